@@ -1,0 +1,46 @@
+# sc-asterisk: the two commands of a fresh machine are `make demo` and `make test` (as root).
+VENV   ?= .venv
+PYTHON ?= python3
+BIN     = $(VENV)/bin
+APT_PACKAGES = debootstrap sip-tester ffmpeg espeak-ng sox sqlite3 postgresql procps
+PYTEST_ARGS ?=
+
+.PHONY: deps install lab demo test test-unit bench bench-quick soak clean
+
+# System packages: installed only when one is missing (needs root and Debian's package mirror).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BIN)/sc-asterisk: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,postgres]'
+	@touch $@
+
+install: deps $(BIN)/sc-asterisk
+
+# The Asterisk root (Debian sid packages), cached under /var/cache/sc-asterisk.
+lab: install
+	$(BIN)/sc-asterisk lab provision
+
+demo: lab
+	$(BIN)/sc-asterisk demo
+
+test: lab
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/pytest -q -m "not lab and not postgres"
+
+bench: lab
+	$(BIN)/python -m bench
+
+bench-quick: lab
+	$(BIN)/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

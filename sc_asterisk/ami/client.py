@@ -1,0 +1,213 @@
+"""AMI link on top of panoramisk's Manager, with its traps handled.
+
+panoramisk is good at the wire format, action/response correlation and event dispatch, so we
+keep those. Three of its defaults are wrong for a dialer and are replaced here:
+
+- it re-sends actions that were unanswered when the link dropped: a re-sent Originate can dial a
+  person twice, so on disconnect every pending action fails with AmiError instead;
+- its keep-alive Ping is fire-and-forget, so a half-open link goes unnoticed: a watchdog sends
+  Ping and drops the link when no answer comes within ``ping_timeout``;
+- ``await``ing an ``Async: true`` Originate waits until the call is answered: we resolve on the
+  immediate "queued" response and follow the call through events.
+
+Knows nothing of campaigns or the database.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable
+
+from panoramisk import Manager
+
+from ..errors import AmiError
+
+log = logging.getLogger(__name__)
+
+EventCallback = Callable[[dict[str, str]], Any]
+_DISABLED = 10 ** 9  # panoramisk's own pinger is replaced by the watchdog
+
+
+class AmiClient:
+    """A logged-in AMI link that reconnects by itself.
+
+    Example::
+
+        ami = AmiClient("127.0.0.1", 5038, "sc-controller", secret)
+        await ami.connect()
+        ami.on("Hangup", lambda event: print(event["Uniqueid"]))
+        await ami.action({"Action": "Ping"})
+    """
+
+    def __init__(self, host: str, port: int, username: str, secret: str, *,
+                 ping_interval: float = 5.0, ping_timeout: float = 3.0,
+                 action_timeout: float = 10.0, reconnect_delay: float = 1.0, name: str = "ami"):
+        self.name = name
+        self.host, self.port = host, port
+        self._username, self._secret = username, secret
+        self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
+        self.action_timeout = action_timeout
+        self._callbacks: dict[str, list[EventCallback]] = {}
+        self._logged_in = asyncio.Event()
+        self._first_login: asyncio.Future | None = None
+        self._closing = False
+        self._watchdog: asyncio.Task | None = None
+        self._login_task: asyncio.Task | None = None
+        self.connections = 0
+        self.manager = Manager(host=host, port=port, ping_delay=_DISABLED, ping_interval=_DISABLED,
+                               reconnect_timeout=max(1, int(reconnect_delay)),
+                               on_connect=self._on_connect, on_disconnect=self._on_disconnect,
+                               loop=asyncio.get_event_loop())
+        self.manager.register_event("*", self._dispatch)
+
+    @property
+    def connected(self) -> bool:
+        return self._logged_in.is_set()
+
+    def on(self, event: str, callback: EventCallback) -> None:
+        """Call *callback(event_dict)* for every event named *event* (case-insensitive)."""
+        self._callbacks.setdefault(event.lower(), []).append(callback)
+
+    async def connect(self, timeout: float = 10.0) -> None:
+        """Connect and log in; raise AmiError with the reason when that fails."""
+        self._closing = False
+        self._first_login = asyncio.get_running_loop().create_future()
+        self.manager.connect()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._first_login), timeout)
+        except asyncio.TimeoutError:
+            self.close()
+            raise AmiError(f"no AMI login on {self.host}:{self.port} within {timeout:.0f}s",
+                           fix="check that Asterisk runs and manager.conf enables this address") \
+                from None
+        except AmiError:
+            self.close()
+            raise
+        if self._watchdog is None:
+            self._watchdog = asyncio.ensure_future(self._watch())
+
+    async def wait_connected(self, timeout: float) -> bool:
+        """Wait until the link is logged in again (after a reconnect); False on timeout."""
+        try:
+            await asyncio.wait_for(self._logged_in.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def action(self, fields: dict[str, str], timeout: float | None = None) -> dict[str, str]:
+        """Send one action and return its first response as a dict.
+
+        Raises AmiError when the link is down, the action times out, or Asterisk answers Error.
+        An action is sent once: it is never replayed after a reconnect.
+        """
+        if not self.connected:
+            raise AmiError(f"AMI link to {self.host}:{self.port} is down",
+                           fix="wait for the reconnect or check the node")
+        return await self._send(fields, timeout)
+
+    async def _send(self, fields: dict[str, str], timeout: float | None) -> dict[str, str]:
+        future = self.manager.send_action(dict(fields), as_list=False)
+        try:
+            message = await asyncio.wait_for(asyncio.shield(future), timeout or self.action_timeout)
+        except asyncio.TimeoutError:
+            raise AmiError(f"AMI action {fields.get('Action')} got no answer in time",
+                           fix="the node may be overloaded; check it with sc-asterisk lab status") \
+                from None
+        response = dict(message.items())
+        if response.get("Response") in ("Error", "Failure", "Fail"):
+            raise AmiError(f"AMI {fields.get('Action')} refused: {response.get('Message', '')}",
+                           fix="see the Asterisk log")
+        return response
+
+    async def command(self, cli_command: str) -> str:
+        """Run an Asterisk CLI command over AMI and return its output text."""
+        response = await self.action({"Action": "Command", "Command": cli_command})
+        return response.get("Output", "") or response.get("content", "")
+
+    def close(self) -> None:
+        self._closing = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self._fail_pending()
+        self.manager.close()
+        self._logged_in.clear()
+
+    # -- panoramisk callbacks -------------------------------------------------------------
+    def _on_connect(self, manager: Manager) -> None:
+        self.connections += 1
+        self._login_task = asyncio.ensure_future(self._login())
+
+    async def _login(self) -> None:
+        try:
+            response = await asyncio.wait_for(self.manager.send_action(
+                {"Action": "Login", "Username": self._username, "Secret": self._secret,
+                 "Events": "on"}, as_list=False), self.action_timeout)
+        except (asyncio.TimeoutError, AmiError, ConnectionError):
+            return  # the link dropped during login; panoramisk reconnects and we try again
+        first = self._first_login
+        if response.get("Response") == "Success":
+            log.info("%s: logged in to %s:%s", self.name, self.host, self.port)
+            self._logged_in.set()
+            if first is not None and not first.done():
+                first.set_result(True)
+        else:
+            log.error("%s: AMI login to %s:%s refused", self.name, self.host, self.port)
+            if first is not None and not first.done():
+                first.set_exception(AmiError(
+                    f"AMI login to {self.host}:{self.port} refused",
+                    fix="check the AMI username and secret in the node settings"))
+
+    def _on_disconnect(self, manager: Manager, exc: Exception | None) -> None:
+        if self._logged_in.is_set():
+            log.warning("%s: AMI link to %s:%s lost", self.name, self.host, self.port)
+        self._logged_in.clear()
+        self._fail_pending()
+        if self._closing:
+            # panoramisk schedules a reconnect on every loss; after close() it must stay down.
+            self.manager.connect = lambda *a, **k: None  # type: ignore[method-assign]
+
+    def _fail_pending(self) -> None:
+        """Fail what panoramisk would re-send after a reconnect (never replay an Originate)."""
+        awaiting = self.manager.awaiting_actions
+        while awaiting:
+            action = awaiting.popleft()
+            if not action.future.done():
+                action.future.set_exception(AmiError(
+                    f"AMI link lost before {action['action']} was answered",
+                    fix="the call may or may not have started; reconciliation decides"))
+        protocol = self.manager.protocol
+        for action in list(getattr(protocol, "responses", {}).values()) if protocol else []:
+            if not action.future.done():
+                action.future.set_exception(AmiError(
+                    f"AMI link lost before {action['action']} was answered",
+                    fix="the call may or may not have started; reconciliation decides"))
+
+    def _dispatch(self, manager: Manager, message) -> None:
+        name = message.get("Event", "").lower()
+        callbacks = self._callbacks.get(name, []) + self._callbacks.get("*", [])
+        if not callbacks:
+            return
+        event = dict(message.items())
+        for callback in callbacks:
+            try:
+                result = callback(event)
+                if asyncio.iscoroutine(result):
+                    asyncio.ensure_future(result)
+            except Exception:
+                log.exception("%s: event callback failed for %s", self.name, name)
+
+    async def _watch(self) -> None:
+        """Ping watchdog: a link that does not answer Ping in time is dropped and reconnected."""
+        while not self._closing:
+            await asyncio.sleep(self.ping_interval)
+            if not self.connected:
+                continue
+            try:
+                await self._send({"Action": "Ping"}, self.ping_timeout)
+            except AmiError:
+                log.warning("%s: no Ping answer in %.1fs, dropping the link", self.name,
+                            self.ping_timeout)
+                protocol = self.manager.protocol
+                if protocol is not None and getattr(protocol, "transport", None):
+                    protocol.transport.abort()

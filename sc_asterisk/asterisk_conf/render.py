@@ -1,0 +1,112 @@
+"""Render the Asterisk configuration of one node: the same renderer for the lab and production,
+so what the tests run is what is shipped."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+from ..errors import ConfigError
+from ..paths import DIALPLAN_DIR
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+# Exactly the manager classes the controller uses (see manager.conf template comments).
+AMI_READ_CLASSES = ("call", "cdr", "system")
+AMI_WRITE_CLASSES = ("call", "command", "originate", "reporting", "system")
+
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:@/+,=-]*$")
+
+
+@dataclass(frozen=True)
+class SipEndpoint:
+    """A SIP peer the node dials or accepts (lab callees, a carrier trunk)."""
+
+    name: str
+    contact: str
+    match: str
+    context: str = "sc-callback"
+    codecs: str = "alaw,ulaw"
+    comment: str = "SIP peer"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything that differs between nodes. Paths are as Asterisk sees them."""
+
+    node: str
+    etc_dir: str
+    run_dir: str
+    log_dir: str
+    lib_dir: str
+    spool_dir: str
+    ami_secret: str
+    mod_dir: str = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
+    data_dir: str = "/usr/share/asterisk"
+    ami_bind: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "sc-controller"
+    ami_permit: str = "127.0.0.1/255.255.255.255"
+    sip_bind: str = "127.0.0.1"
+    sip_port: int = 5060
+    sip_transport: str = "udp"
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    sounds_dir: str = "/var/lib/sc-asterisk/sounds"
+    rtp_start: int = 10000
+    rtp_end: int = 10999
+    cdr_events: bool = True
+    endpoints: tuple[SipEndpoint, ...] = field(default_factory=tuple)
+
+
+def render(cfg: NodeConfig) -> dict[str, str]:
+    """Return ``{file name: text}`` for the node. Raises ConfigError on an unsafe value.
+
+    Example: ``render(NodeConfig(node="n1", etc_dir="/etc/asterisk", ...))["manager.conf"]``
+    """
+    values = {k: str(v) for k, v in vars(cfg).items() if k != "endpoints"}
+    values["cdr_events"] = "yes" if cfg.cdr_events else "no"
+    values["ami_read"] = ",".join(AMI_READ_CLASSES)
+    values["ami_write"] = ",".join(AMI_WRITE_CLASSES)
+    for key, value in values.items():
+        _check(key, value)
+    values["endpoints"] = "".join(_render_endpoint(e) for e in cfg.endpoints)
+    files = {path.name: Template(path.read_text()).substitute(values)
+             for path in sorted(TEMPLATES.glob("*.conf")) if path.name != "endpoint.conf"}
+    files["sc-dialplan.conf"] = (DIALPLAN_DIR / "sc-dialplan.conf").read_text()
+    return files
+
+
+def write(cfg: NodeConfig, out_dir: Path) -> list[Path]:
+    """Render into *out_dir* (created, files written atomically, mode 0640: the AMI secret)."""
+    files = render(cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in files.items():
+        target = out_dir / name
+        tmp = target.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, target)
+        written.append(target)
+    return written
+
+
+def _render_endpoint(e: SipEndpoint) -> str:
+    values = {k: str(v) for k, v in vars(e).items()}
+    for key, value in values.items():
+        if key != "comment":
+            _check(f"endpoint.{key}", value)
+    values["comment"] = re.sub(r"[\r\n;\[\]]", " ", values["comment"])
+    return Template((TEMPLATES / "endpoint.conf").read_text()).substitute(values)
+
+
+def _check(key: str, value: str) -> None:
+    # A newline, ';' or '[' in a value would end the line, start a comment or open a section:
+    # refuse anything outside a conservative alphabet rather than try to escape it.
+    if not _SAFE_VALUE.match(value):
+        raise ConfigError(f"unsafe character in Asterisk setting {key}",
+                          fix="use only letters, digits and . : @ / + , = _ -")

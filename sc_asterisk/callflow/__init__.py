@@ -1,0 +1,1 @@
+"""Call-flow room: what a callee hears and what is recorded. Knows nothing of AMI."""

@@ -1,0 +1,43 @@
+"""The ``sc-asterisk`` command line: one module per command group.
+
+Domain errors (ScError) become one line on stderr that names the fix, and exit status 2.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import ScError
+from .common import cli
+
+
+def _register() -> None:
+    # Imported for their side effect of attaching command groups to ``cli``.
+    from . import audio, campaign, db, demo, lab  # noqa: F401
+    for optional in ("contacts", "suppress", "subject", "report"):
+        try:
+            __import__(f"{__name__}.{optional}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{optional}":
+                raise
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``sc-asterisk`` console script."""
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except ScError as exc:
+        click.echo(f"Error: {exc.one_line()}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,114 @@
+"""``sc-asterisk campaign``: create, queue, run and follow campaigns."""
+from __future__ import annotations
+
+import asyncio
+
+import click
+from sqlalchemy import select
+
+from ..db import Campaign, Contact
+from ..dialer.campaigns import create_campaign, get_campaign, queue_contacts, status_counts
+from .common import Context, cli, pass_context
+from .lab import lab_options, make_lab
+
+
+@cli.group()
+def campaign() -> None:
+    """Campaigns: a script (message, privacy notice) and an audience.
+
+    Example: sc-asterisk campaign create muni --message msg --notice notice
+    """
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--message", required=True, metavar="AUDIO", help="Audio name of the candidate message.")
+@click.option("--notice", required=True, metavar="AUDIO", help="Audio name of the privacy notice.")
+@click.option("--optout-intro", metavar="AUDIO", help="Audio name of the opt-out intro, played first.")
+@click.option("--optout-digit", default="9", show_default=True,
+              type=click.Choice(list("0123456789*#")), help="DTMF digit that opts the callee out.")
+@click.option("--caller-id", metavar="NUMBER", help="Caller-ID presented to callees.")
+@click.option("--max-channels", type=click.IntRange(1, 10000), default=10, show_default=True)
+@click.option("--cps", type=click.FloatRange(0.1, 500), default=5.0, show_default=True,
+              help="Calls started per second at most.")
+@click.option("--ring-timeout", type=click.IntRange(5, 120), default=30, show_default=True,
+              help="Seconds to ring before giving up (no answer).")
+@pass_context
+def create(ctx: Context, name, message, notice, optout_intro, optout_digit, caller_id,
+           max_channels, cps, ring_timeout) -> None:
+    """Create a draft campaign whose script is [opt-out intro] → message → notice.
+
+    Example: sc-asterisk campaign create muni --message msg --notice notice --cps 10
+    """
+    with ctx.db().session() as s:
+        c = create_campaign(s, name, message=message, notice=notice, optout_intro=optout_intro,
+                            optout_digit=optout_digit, caller_id=caller_id,
+                            max_channels=max_channels, cps=cps, ring_timeout_s=ring_timeout)
+        click.echo(f"campaign {c.name} created ({len(c.segments)} segments)")
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--list", "list_name", metavar="NAME", help="Only contacts of this list.")
+@pass_context
+def queue(ctx: Context, name: str, list_name: str | None) -> None:
+    """Queue one attempt per contact of the audience.
+
+    Example: sc-asterisk campaign queue muni --list demo
+    """
+    with ctx.db().session() as s:
+        c = get_campaign(s, name)
+        query = select(Contact.id)
+        if list_name:
+            query = query.where(Contact.list_name == list_name)
+        added = queue_contacts(s, c, s.scalars(query).all())
+        click.echo(f"{added} attempts queued for {name}")
+
+
+@campaign.command()
+@click.argument("name")
+@lab_options
+@pass_context
+def run(ctx: Context, name: str, instance: str, port_offset: int, cache_dir) -> None:
+    """Run a campaign to the end on the lab Asterisk (the engine's `serve` comes later).
+
+    Example: sc-asterisk campaign run muni
+    """
+    from ..service import Controller
+    node = make_lab(instance, port_offset, cache_dir).node_info()
+
+    async def go():
+        async with Controller(ctx.db(), node) as controller:
+            return await controller.run_campaign(name)
+
+    outcomes = asyncio.run(go())
+    click.echo(" ".join(f"{k}={v}" for k, v in sorted(outcomes.items())) or "nothing to dial")
+
+
+@campaign.command()
+@click.argument("name")
+@pass_context
+def status(ctx: Context, name: str) -> None:
+    """Attempts by state and calls by outcome.
+
+    Example: sc-asterisk campaign status muni
+    """
+    with ctx.db().session() as s:
+        c = get_campaign(s, name)
+        counts = status_counts(s, c)
+        click.echo(f"{c.name}: {c.status}")
+        for kind in ("states", "outcomes"):
+            click.echo(f"  {kind}: " + (", ".join(f"{k}={v}" for k, v in
+                                                  sorted(counts[kind].items(), key=str)) or "-"))
+
+
+@campaign.command("list")
+@pass_context
+def list_(ctx: Context) -> None:
+    """List campaigns.
+
+    Example: sc-asterisk campaign list
+    """
+    with ctx.db().session() as s:
+        for c in s.scalars(select(Campaign).order_by(Campaign.id)):
+            click.echo(f"{c.name}\t{c.status}\t{c.cps} cps\t{c.max_channels} channels")

@@ -1,0 +1,58 @@
+"""Installation settings: where state lives, which database, the per-installation secrets.
+
+Everything comes from the environment (``SC_ASTERISK_HOME``, ``SC_ASTERISK_DB``) or CLI options;
+nothing is read from the current directory by surprise.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+DEFAULT_HOME = Path(os.path.expanduser("~")) / ".local" / "share" / "sc-asterisk"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Example: ``Settings.load().db_url``."""
+
+    home: Path
+    db_url: str
+
+    @classmethod
+    def load(cls, db_url: str | None = None, home: str | os.PathLike | None = None) -> "Settings":
+        home_path = Path(home or os.environ.get("SC_ASTERISK_HOME") or DEFAULT_HOME)
+        url = db_url or os.environ.get("SC_ASTERISK_DB") or f"sqlite:///{home_path / 'sc-asterisk.db'}"
+        if "://" not in url:
+            raise ConfigError(f"database URL {url!r} has no scheme",
+                              fix="use e.g. sqlite:///path/file.db or postgresql://user@host/db")
+        return cls(home=home_path, db_url=url)
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
+
+    def secret(self, name: str, nbytes: int = 24) -> str:
+        """Read the named secret, creating it (random, mode 0600) the first time.
+
+        Example: ``settings.secret("installation-key")`` -> hex string, stable across runs.
+        """
+        return read_or_create_secret(self.secrets_dir / name, nbytes)
+
+
+def read_or_create_secret(path: Path, nbytes: int = 24) -> str:
+    """Return the secret stored at *path*; generate it with mode 0600 if absent. Never logged."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    value = secrets.token_hex(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value

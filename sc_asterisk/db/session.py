@@ -1,0 +1,75 @@
+"""Engine, sessions and schema upgrades for any SQLAlchemy URL (SQLite by default)."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import ConfigError
+from ..paths import MIGRATIONS_DIR
+
+
+class Database:
+    """One database. Example::
+
+        db = Database("sqlite:///campaign.db")
+        db.upgrade()
+        with db.session() as s:
+            s.add(Campaign(name="demo"))
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on any error."""
+        s = self._sessions()
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to *revision* with Alembic (idempotent)."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.attributes["connection_url"] = self.url
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+
+    def require_schema(self) -> None:
+        """Fail with the fix when the schema was never created."""
+        if not inspect(self.engine).has_table("campaign"):
+            raise ConfigError(f"database {self.safe_url} has no schema",
+                              fix="run: sc-asterisk db upgrade")
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, fit for messages and logs."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()

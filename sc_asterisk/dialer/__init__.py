@@ -1,0 +1,1 @@
+"""Dialer room: campaign lifecycle, attempt states, pacing, outcomes. No wire formats."""

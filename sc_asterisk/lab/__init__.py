@@ -1,0 +1,1 @@
+"""Lab room: a real Asterisk in a debootstrapped root, and SIPp callees. No campaign logic."""

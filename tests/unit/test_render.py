@@ -1,0 +1,78 @@
+import pytest
+from asterisk.config import Config  # pyst2's parser: an independent reader of what we render
+
+from sc_asterisk.asterisk_conf import NodeConfig, SipEndpoint, render, write
+from sc_asterisk.asterisk_conf.render import AMI_READ_CLASSES, AMI_WRITE_CLASSES
+from sc_asterisk.errors import ConfigError
+
+
+def node(**kw):
+    base = dict(node="n1", etc_dir="/srv/n1/etc", run_dir="/srv/n1/run", log_dir="/srv/n1/log",
+                lib_dir="/srv/n1/lib", spool_dir="/srv/n1/spool", ami_secret="s3cr3t",
+                ami_port=15038, sip_port=15060, agi_port=14573, sounds_dir="/srv/n1/sounds",
+                endpoints=(SipEndpoint("lab-callees", "sip:127.0.0.1:15070", "127.0.0.1"),))
+    base.update(kw)
+    return NodeConfig(**base)
+
+
+def parse(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return {c.name: {v.name.strip(): v.value.strip() for v in c.items}
+            for c in Config(str(path)).categories}
+
+
+def test_manager_grants_exactly_the_classes_the_controller_uses(tmp_path):
+    conf = parse(tmp_path, "manager.conf", render(node())["manager.conf"])
+    user = conf["sc-controller"]
+    assert set(user["read"].split(",")) == {"call", "cdr", "system"} == set(AMI_READ_CLASSES)
+    assert set(user["write"].split(",")) == {"call", "command", "originate", "reporting",
+                                             "system"} == set(AMI_WRITE_CLASSES)
+    assert user["deny"] == "0.0.0.0/0.0.0.0" and user["permit"] == "127.0.0.1/255.255.255.255"
+    assert conf["general"]["bindaddr"] == "127.0.0.1" and conf["general"]["port"] == "15038"
+
+
+def test_pjsip_endpoint_and_transport(tmp_path):
+    text = render(node())["pjsip.conf"]
+    assert "bind = 127.0.0.1:15060" in text
+    assert "contact = sip:127.0.0.1:15070" in text and "dtmf_mode = rfc4733" in text
+
+
+def test_dialplan_hands_calls_to_fastagi_with_sounds_dir():
+    files = render(node())
+    assert "SC_AGI = agi://127.0.0.1:14573" in files["extensions.conf"]
+    assert "SC_SOUNDS = /srv/n1/sounds" in files["extensions.conf"]
+    assert "AGI(${SC_AGI}/broadcast,${SC_SOUNDS})" in files["sc-dialplan.conf"]
+    assert '#include "/srv/n1/etc/sc-dialplan.conf"' in files["extensions.conf"]
+
+
+def test_asterisk_conf_points_every_directory_at_the_node(tmp_path):
+    conf = parse(tmp_path, "asterisk.conf", render(node())["asterisk.conf"])
+    dirs = conf["directories"]
+    assert dirs["astetcdir"] == "/srv/n1/etc" and dirs["astrundir"] == "/srv/n1/run"
+
+
+def test_only_listed_modules_load():
+    text = render(node())["modules.conf"]
+    assert "autoload = no" in text and "load => res_agi.so" in text
+
+
+@pytest.mark.parametrize("field,value", [
+    ("ami_secret", "abc\n[evil]"), ("ami_secret", "a;b"), ("sounds_dir", "/x y"),
+    ("agi_host", "1.2.3.4\nexten => s,1,System(rm)"), ("ami_user", "a]b"),
+])
+def test_injection_is_refused_and_nothing_written(tmp_path, field, value):
+    with pytest.raises(ConfigError):
+        write(node(**{field: value}), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_endpoint_injection_is_refused():
+    with pytest.raises(ConfigError):
+        render(node(endpoints=(SipEndpoint("x\n[y]", "sip:1.2.3.4", "1.2.3.4"),)))
+
+
+def test_write_is_private(tmp_path):
+    paths = write(node(), tmp_path / "etc")
+    assert {p.name for p in paths} >= {"manager.conf", "pjsip.conf", "extensions.conf"}
+    assert oct((tmp_path / "etc" / "manager.conf").stat().st_mode & 0o777) == "0o640"
