@@ -1,18 +1,29 @@
-"""The controller: AMI link + FastAGI server + campaign runner, started and stopped as one.
+"""The controller: AMI links to the nodes, the FastAGI server and the dialing loop, started
+and stopped as one, with a heartbeat lease and reconciliation of dead controllers' calls.
 
-Used by ``campaign run`` (one campaign, then exit) and by ``demo``; one shutdown path.
+Used by ``campaign run`` (one campaign, then exit), ``serve`` and ``demo``; one shutdown path.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
+import uuid
 
 from .agi import AgiServer
 from .ami import AmiClient
 from .callflow.broadcast import BroadcastHandler
 from .callflow.store import CallStore
 from .db import Database
-from .dialer.runner import CampaignRunner, DialCheck
+from .db.dialer_queries import heartbeat
+from .db.models import ControllerLease
+from .dialer.calls import CallTracker, Flight, now_ms
+from .dialer.claim import Claim, DialCheck
+from .dialer.reconcile import live_channels, take_orphans
+from .dialer.scheduler import NodeLink, Scheduler
 from .lab.instance import NodeInfo
+from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -20,31 +31,61 @@ log = logging.getLogger(__name__)
 class Controller:
     """Example::
 
-        async with Controller(db, node) as controller:
-            outcomes = await controller.run_campaign("demo")
+        async with Controller(db, [node]) as controller:
+            await controller.run_campaign("demo")
     """
 
-    def __init__(self, db: Database, node: NodeInfo, dial_check: DialCheck | None = None,
-                 agi_bind: str = "127.0.0.1"):
-        self.db, self.node = db, node
+    def __init__(self, db: Database, nodes: list[NodeInfo] | NodeInfo,
+                 dial_check: DialCheck | None = None, agi_bind: str = "127.0.0.1",
+                 stale_after_s: float = 10.0, max_channels: dict[str, int] | None = None):
+        nodes = [nodes] if isinstance(nodes, NodeInfo) else list(nodes)
+        self.db = db
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.stale_after_ms = int(stale_after_s * 1000)
+        self.metrics = Metrics()
         self.store = CallStore(db)
-        self.ami = AmiClient(node.ami_host, node.ami_port, node.ami_user, node.ami_secret,
-                             name=node.name)
-        self.runner = CampaignRunner(self.ami, node, self.store, dial_check=dial_check)
-        self.agi = AgiServer({"broadcast": BroadcastHandler(self.store, self.runner.agi_finished)},
-                             host=agi_bind, port=node.agi_port)
+        self.tracker = CallTracker()
+        self.links = {}
+        for node in nodes:
+            ami = AmiClient(node.ami_host, node.ami_port, node.ami_user, node.ami_secret,
+                            name=node.name)
+            self.tracker.watch(ami)
+            ami.on_login(lambda n=node.name: self._resync(n))
+            self.links[node.name] = NodeLink(node, ami, (max_channels or {}).get(node.name, 200))
+        self.scheduler = Scheduler(self.store, self.tracker, self.links, self.id,
+                                   dial_check=dial_check, metrics=self.metrics)
+        # Every node calls back to the same FastAGI server.
+        self.agi = AgiServer({"broadcast": BroadcastHandler(self.store, self.tracker.agi_finished)},
+                             host=agi_bind, port=nodes[0].agi_port)
+        self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
+        await self.store.run(self._register)
         await self.agi.start()
-        try:
-            await self.ami.connect()
-        except Exception:
-            await self.agi.stop(grace=0)
-            raise
+        connected = 0
+        for link in self.links.values():
+            try:
+                await link.ami.connect()
+                connected += 1
+            except Exception as exc:       # one node down must not stop the others
+                log.error("node %s unreachable at start: %s", link.info.name, exc)
+                if len(self.links) == 1:
+                    await self.agi.stop(grace=0)
+                    raise
+        self._tasks.append(asyncio.create_task(self._housekeeping()))
 
-    async def stop(self) -> None:
-        self.ami.close()
+    async def stop(self, drain_s: float = 60.0) -> None:
+        """The single shutdown path: stop claiming, let live calls finish (bounded), close."""
+        self.scheduler.stop()
+        if not await self.scheduler.drain(drain_s):
+            log.warning("calls still up after %.0fs; stopping anyway", drain_s)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for link in self.links.values():
+            link.ami.close()
         await self.agi.stop()
+        await self.store.run(self._unregister)
         self.store.executor.shutdown(wait=True)
 
     async def __aenter__(self) -> "Controller":
@@ -54,5 +95,76 @@ class Controller:
     async def __aexit__(self, *exc) -> None:
         await self.stop()
 
-    async def run_campaign(self, name: str) -> dict[str, int]:
-        return await self.runner.run(name)
+    async def run_campaign(self, name: str) -> None:
+        """Start the campaign if it is a draft, and dial until it completes or is stopped."""
+        from .dialer.lifecycle import set_status
+        await self.store.run(set_status, self.db, name, "running")
+        await self.scheduler.run(only=name)
+
+    async def serve(self) -> None:
+        """Dial every running campaign until stop() is called."""
+        await self.scheduler.run()
+
+    # -- lease, reconciliation, resync ----------------------------------------------------------
+    def _register(self) -> None:
+        with self.db.session() as s:
+            s.add(ControllerLease(id=self.id, host=socket.gethostname(), pid=os.getpid(),
+                                  started_ms=now_ms(), heartbeat_ms=now_ms()))
+
+    def _unregister(self) -> None:
+        with self.db.session() as s:
+            lease = s.get(ControllerLease, self.id)
+            if lease is not None:
+                s.delete(lease)
+
+    async def _housekeeping(self, every_s: float = 2.0) -> None:
+        while True:
+            try:
+                await self.store.run(self._beat)
+                await self.reconcile()
+                for name, link in self.links.items():
+                    self.metrics.ami_up.labels(name).set(1 if link.ami.connected else 0)
+            except Exception:
+                log.exception("housekeeping failed")
+            await asyncio.sleep(every_s)
+
+    def _beat(self) -> None:
+        with self.db.session() as s:
+            heartbeat(s, self.id, now_ms())
+
+    async def reconcile(self) -> None:
+        """Adopt or close attempts left in flight by controllers whose heartbeat stopped."""
+        channels = {name: (await live_channels(link.ami)) if link.ami.connected else None
+                    for name, link in self.links.items()}
+        adopted = await self.store.run(self._take_orphans, channels)
+        for attempt_id, node, answered in adopted:
+            claim = Claim(attempt_id, "", node, "", None, 0, 0)
+            flight = Flight(claim, answered=answered)
+            flight.responded.set()
+            flight.agi_done.set()     # its call flow died with the old controller
+            self.tracker.flights[attempt_id] = flight
+            self.scheduler.calls.add(asyncio.create_task(self._settle_adopted(flight)))
+
+    def _take_orphans(self, channels):
+        with self.db.session() as s:
+            return take_orphans(s, self.id, now_ms() - self.stale_after_ms, channels)
+
+    async def _settle_adopted(self, flight: Flight) -> None:
+        try:
+            await asyncio.wait_for(flight.hung_up.wait(), 3600)
+        except asyncio.TimeoutError:
+            pass
+        from .dialer.finish import finish_attempt
+
+        def write():
+            with self.db.session() as s:
+                return finish_attempt(s, flight, "originating")
+        await asyncio.shield(self.store.run(write))
+        self.tracker.forget(flight.attempt_id)
+
+    async def _resync(self, node: str) -> None:
+        """After a (re)login: flights whose channel vanished while the link was down end now."""
+        link = self.links[node]
+        if not any(f.claim.node == node for f in self.tracker.flights.values()):
+            return
+        self.tracker.node_lost(node, await live_channels(link.ami))

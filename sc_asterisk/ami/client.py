@@ -48,6 +48,7 @@ class AmiClient:
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.action_timeout = action_timeout
         self._callbacks: dict[str, list[EventCallback]] = {}
+        self._login_callbacks: list[Callable[[], Any]] = []
         self._logged_in = asyncio.Event()
         self._first_login: asyncio.Future | None = None
         self._closing = False
@@ -119,6 +120,26 @@ class AmiClient:
                            fix="see the Asterisk log")
         return response
 
+    async def action_list(self, fields: dict[str, str], timeout: float | None = None
+                          ) -> list[dict[str, str]]:
+        """Send an action whose answer is an event list (e.g. CoreShowChannels)."""
+        if not self.connected:
+            raise AmiError(f"AMI link to {self.host}:{self.port} is down",
+                           fix="wait for the reconnect or check the node")
+        future = self.manager.send_action(dict(fields), as_list=True)
+        try:
+            messages = await asyncio.wait_for(asyncio.shield(future), timeout or self.action_timeout)
+        except asyncio.TimeoutError:
+            raise AmiError(f"AMI action {fields.get('Action')} got no answer in time",
+                           fix="the node may be overloaded") from None
+        if not isinstance(messages, list):
+            messages = [messages]
+        return [dict(m.items()) for m in messages]
+
+    def on_login(self, callback: Callable[[], Any]) -> None:
+        """Call *callback()* after every successful login (the first and each reconnect)."""
+        self._login_callbacks.append(callback)
+
     async def command(self, cli_command: str) -> str:
         """Run an Asterisk CLI command over AMI and return its output text."""
         response = await self.action({"Action": "Command", "Command": cli_command})
@@ -151,6 +172,10 @@ class AmiClient:
             self._logged_in.set()
             if first is not None and not first.done():
                 first.set_result(True)
+            for callback in self._login_callbacks:
+                result = callback()
+                if asyncio.iscoroutine(result):
+                    asyncio.ensure_future(result)
         else:
             log.error("%s: AMI login to %s:%s refused", self.name, self.host, self.port)
             if first is not None and not first.done():

@@ -79,10 +79,13 @@ def run(ctx: Context, name: str, instance: str, port_offset: int, cache_dir) -> 
 
     async def go():
         async with Controller(ctx.db(), node) as controller:
-            return await controller.run_campaign(name)
+            await controller.run_campaign(name)
 
-    outcomes = asyncio.run(go())
-    click.echo(" ".join(f"{k}={v}" for k, v in sorted(outcomes.items())) or "nothing to dial")
+    asyncio.run(go())
+    with ctx.db().session() as s:
+        counts = status_counts(s, get_campaign(s, name))
+    click.echo(" ".join(f"{k}={v}" for k, v in sorted(counts["outcomes"].items(), key=str))
+               or "nothing to dial")
 
 
 @campaign.command()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timezone
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Integer,
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer,
                         LargeBinary, String, Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -51,6 +51,11 @@ class Campaign(Base):
     max_channels: Mapped[int] = mapped_column(Integer, default=10)
     cps: Mapped[float] = mapped_column(default=5.0)
     ring_timeout_s: Mapped[int] = mapped_column(Integer, default=30)
+    compliance_profile: Mapped[str] = mapped_column(String(20), default="fr-cnil")
+    # Calling windows ("mon-fri 10:00-13:00,14:00-20:00", one per line); empty = the default.
+    windows: Mapped[str | None] = mapped_column(Text, nullable=True)
+    retry_policy: Mapped[str | None] = mapped_column(Text, nullable=True)   # RetryPolicy JSON
+    amd_policy: Mapped[str | None] = mapped_column(String(20), nullable=True)  # None = no AMD
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     segments: Mapped[list["CampaignSegment"]] = relationship(
         order_by="CampaignSegment.position", cascade="all, delete-orphan")
@@ -101,6 +106,8 @@ class CallAttempt(Base):
     """One dial of one contact. Its id is the Asterisk ChannelId (and so the channel's Uniqueid)."""
 
     __tablename__ = "call_attempt"
+    __table_args__ = (Index("ix_call_attempt_claim", "campaign_id", "state", "not_before_ms"),
+                      Index("ix_call_attempt_number", "number"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"),
@@ -108,6 +115,8 @@ class CallAttempt(Base):
     number: Mapped[str] = mapped_column(String(64))
     attempt_no: Mapped[int] = mapped_column(Integer, default=1)
     state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    not_before_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    controller: Mapped[str | None] = mapped_column(String(64), nullable=True)
     node: Mapped[str | None] = mapped_column(String(64), nullable=True)
     trunk: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -115,6 +124,28 @@ class CallAttempt(Base):
     campaign: Mapped[Campaign] = relationship()
     contact: Mapped[Contact | None] = relationship()
     record: Mapped["CallRecord | None"] = relationship(back_populates="attempt", uselist=False)
+
+
+class PaceBucket(Base):
+    """Token-bucket state of one pacing scope ("campaign:7", "trunk:ovh"), shared by every
+    controller through the database so that several controllers pace together."""
+
+    __tablename__ = "pace_bucket"
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tokens: Mapped[float] = mapped_column(default=1.0)
+    stamp: Mapped[float] = mapped_column(default=0.0)
+
+
+class ControllerLease(Base):
+    """A running controller and its heartbeat: in-flight attempts of a controller whose
+    heartbeat stopped are reconciled by the next one."""
+
+    __tablename__ = "controller_lease"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_ms: Mapped[int] = mapped_column(BigInteger)
+    heartbeat_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 class CallRecord(Base):

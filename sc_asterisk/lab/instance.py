@@ -63,7 +63,7 @@ class LabInstance:
         lab.down()
     """
 
-    CALLEES_ENDPOINT = "lab-callees"
+    CALLEES_ENDPOINT = "lab"   # the lab trunk: campaigns dial PJSIP/NUMBER@lab
 
     def __init__(self, name: str = "default", ports: LabPorts = LabPorts(),
                  cache_dir: Path = DEFAULT_CACHE):

@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from sc_asterisk.audio import import_audio
 from sc_asterisk.db import CallAttempt, Contact
-from sc_asterisk.dialer.campaigns import create_campaign, get_campaign, queue_contacts
+from sc_asterisk.dialer.campaigns import (create_campaign, get_campaign, queue_contacts,
+                                          status_counts)
 from sc_asterisk.lab.sipp import CalleePlan, Simulator
 from sc_asterisk.service import Controller
 
@@ -25,6 +26,11 @@ CALLEES = {
 }
 
 
+def outcome_counts(db, name):
+    with db.session() as s:
+        return dict(status_counts(s, get_campaign(s, name))["outcomes"])
+
+
 def number(suffix):
     return f"+331990001{suffix}"
 
@@ -34,7 +40,8 @@ def setup_campaign(db, prompts, name="e2e"):
         import_audio(s, prompts["message"], "t-message")
         import_audio(s, prompts["notice"], "t-notice")
         campaign = create_campaign(s, name, message="t-message", notice="t-notice",
-                                   max_channels=15, cps=10, ring_timeout_s=5)
+                                   max_channels=15, cps=10, ring_timeout_s=5,
+                                   windows="always")
         ids = []
         for suffix in CALLEES:
             contact = Contact(e164=number(suffix), list_name="e2e")
@@ -57,7 +64,8 @@ def test_listened_ms_matches_sipp_ground_truth(lab, db, prompts, tmp_path):
 
     async def run():
         async with Controller(db, lab.node_info()) as controller:
-            return await controller.run_campaign("e2e")
+            await controller.run_campaign("e2e")
+        return outcome_counts(db, "e2e")
 
     with Simulator(plan, port=lab.ports.callees, workdir=tmp_path / "sipp") as sim:
         outcomes = asyncio.run(run())
@@ -108,7 +116,8 @@ def test_failed_calls_have_outcome_and_no_listen_time(lab, db, prompts, tmp_path
         import_audio(s, prompts["message"], "t-message")
         import_audio(s, prompts["notice"], "t-notice")
         campaign = create_campaign(s, "fail", message="t-message", notice="t-notice",
-                                   max_channels=5, cps=10, ring_timeout_s=5)
+                                   max_channels=5, cps=10, ring_timeout_s=5,
+                                   windows="always")
         ids = []
         for suffix in ("20", "21", "22"):
             c = Contact(e164=number(suffix))
@@ -122,7 +131,8 @@ def test_failed_calls_have_outcome_and_no_listen_time(lab, db, prompts, tmp_path
 
     async def run():
         async with Controller(db, lab.node_info()) as controller:
-            return await controller.run_campaign("fail")
+            await controller.run_campaign("fail")
+        return outcome_counts(db, "fail")
 
     with Simulator(plan, port=lab.ports.callees, workdir=tmp_path / "sipp") as sim:
         outcomes = asyncio.run(run())

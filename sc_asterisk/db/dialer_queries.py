@@ -1,0 +1,91 @@
+"""The dialer's queries that need SQL: claiming, in-flight counts, shared pacing, caps.
+
+Row locks (``FOR UPDATE``) make them safe for several controllers on PostgreSQL; SQLite has a
+single writer, so the same statements are safe there too.
+"""
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from .models import CallAttempt, ControllerLease, PaceBucket
+
+INFLIGHT_STATES = ("originating", "ringing", "answered")
+OPEN_STATES = ("queued",) + INFLIGHT_STATES
+
+
+def inflight_by(s: Session, column, value) -> int:
+    return s.scalar(select(func.count()).select_from(CallAttempt)
+                    .where(column == value, CallAttempt.state.in_(INFLIGHT_STATES))) or 0
+
+
+def inflight_per_node(s: Session) -> dict[str, int]:
+    rows = s.execute(select(CallAttempt.node, func.count())
+                     .where(CallAttempt.state.in_(INFLIGHT_STATES))
+                     .group_by(CallAttempt.node)).all()
+    return {node: n for node, n in rows if node}
+
+
+def bucket_wait(s: Session, scope: str, rate: float, now: float, take: bool) -> float:
+    """Seconds until *scope* has a token (0: available; taken when *take*). Row-locked."""
+    bucket = s.scalar(select(PaceBucket).where(PaceBucket.scope == scope).with_for_update())
+    if bucket is None:
+        bucket = PaceBucket(scope=scope, tokens=1.0, stamp=now)
+        s.add(bucket)
+        s.flush()
+    tokens = min(1.0, bucket.tokens + max(0.0, now - bucket.stamp) * rate)
+    if tokens < 1.0:
+        return (1.0 - tokens) / rate
+    if take:
+        bucket.tokens, bucket.stamp = tokens - 1.0, now
+    return 0.0
+
+
+def due_attempts(s: Session, campaign_id: int, now_ms: int, limit: int) -> list[CallAttempt]:
+    """Queued attempts that may be dialed now, oldest first, locked against other controllers."""
+    return list(s.scalars(
+        select(CallAttempt)
+        .where(CallAttempt.campaign_id == campaign_id, CallAttempt.state == "queued",
+               CallAttempt.not_before_ms <= now_ms)
+        .order_by(CallAttempt.not_before_ms, CallAttempt.created_at, CallAttempt.id)
+        .limit(limit).with_for_update(skip_locked=True)))
+
+
+def next_due_ms(s: Session, campaign_id: int) -> int | None:
+    return s.scalar(select(func.min(CallAttempt.not_before_ms))
+                    .where(CallAttempt.campaign_id == campaign_id, CallAttempt.state == "queued"))
+
+
+def open_attempts(s: Session, campaign_id: int) -> int:
+    return s.scalar(select(func.count()).select_from(CallAttempt)
+                    .where(CallAttempt.campaign_id == campaign_id,
+                           CallAttempt.state.in_(OPEN_STATES))) or 0
+
+
+def dials_since(s: Session, number: str, since_ms: int) -> int:
+    """Attempts that reached the network for *number* (any campaign) since *since_ms*."""
+    from .models import CallRecord
+    return s.scalar(select(func.count()).select_from(CallAttempt).join(CallRecord)
+                    .where(CallAttempt.number == number, CallRecord.originate_ms >= since_ms,
+                           CallAttempt.state.notin_(("queued", "skipped")))) or 0
+
+
+def heartbeat(s: Session, lease_id: str, now_ms: int) -> None:
+    s.execute(update(ControllerLease).where(ControllerLease.id == lease_id)
+              .values(heartbeat_ms=now_ms))
+
+
+def orphaned_inflight(s: Session, lease_id: str, stale_before_ms: int) -> list[CallAttempt]:
+    """In-flight attempts whose controller is gone (no lease, or a stale heartbeat)."""
+    live = select(ControllerLease.id).where((ControllerLease.heartbeat_ms >= stale_before_ms) |
+                                            (ControllerLease.id == lease_id))
+    return list(s.scalars(select(CallAttempt)
+                          .where(CallAttempt.state.in_(INFLIGHT_STATES),
+                                 (CallAttempt.controller.is_(None)) |
+                                 (CallAttempt.controller.notin_(live)))
+                          .with_for_update(skip_locked=True)))
+
+
+def cancel_queued(s: Session, campaign_id: int) -> None:
+    s.execute(update(CallAttempt).where(CallAttempt.campaign_id == campaign_id,
+                                        CallAttempt.state == "queued").values(state="cancelled"))

@@ -1,0 +1,149 @@
+"""Following calls through AMI: one Flight per attempt, fed by the events of the node that
+carries it, settled when Asterisk says the channel is gone and the call flow has recorded."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from ..ami import AmiClient
+from ..errors import AmiError
+from .claim import Claim
+from .outcomes import as_int
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Flight:
+    claim: Claim
+    answered: bool = False
+    answer_ms: int | None = None
+    end_ms: int | None = None
+    reason: int | None = None
+    cause: int | None = None
+    cause_txt: str | None = None
+    lost: bool = False            # the node went away while the call was up
+    responded: asyncio.Event = field(default_factory=asyncio.Event)
+    hung_up: asyncio.Event = field(default_factory=asyncio.Event)
+    agi_done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def attempt_id(self) -> str:
+        return self.claim.attempt_id
+
+
+class CallTracker:
+    """Routes AMI events of every node to the flights they concern.
+
+    Example::
+
+        tracker = CallTracker()
+        tracker.watch(ami)
+        state = await tracker.originate(ami, claim)   # "originating", "failed" or "unknown"
+    """
+
+    def __init__(self):
+        self.flights: dict[str, Flight] = {}
+
+    def watch(self, ami: AmiClient) -> None:
+        ami.on("OriginateResponse", self._on_originate_response)
+        ami.on("Newstate", self._on_newstate)
+        ami.on("Hangup", self._on_hangup)
+
+    def agi_finished(self, attempt_id: str) -> None:
+        flight = self.flights.get(attempt_id)
+        if flight is not None:
+            flight.agi_done.set()
+
+    def _on_originate_response(self, event: dict) -> None:
+        action_id = event.get("ActionID", "")
+        flight = self.flights.get(action_id[3:]) if action_id.startswith("sc-") else None
+        if flight is None:
+            return
+        flight.reason = as_int(event.get("Reason"))
+        if event.get("Response") == "Success" and not flight.answered:
+            flight.answered, flight.answer_ms = True, _event_ms(event)
+        flight.responded.set()
+
+    def _on_newstate(self, event: dict) -> None:
+        flight = self.flights.get(event.get("Uniqueid", ""))
+        if flight is not None and event.get("ChannelStateDesc") == "Up" and not flight.answered:
+            flight.answered, flight.answer_ms = True, _event_ms(event)
+
+    def _on_hangup(self, event: dict) -> None:
+        flight = self.flights.get(event.get("Uniqueid", ""))
+        if flight is None:
+            return
+        flight.end_ms = _event_ms(event)
+        flight.cause, flight.cause_txt = as_int(event.get("Cause")), event.get("Cause-txt")
+        flight.hung_up.set()
+
+    async def originate(self, ami: AmiClient, flight: Flight, channel: str) -> str:
+        """Send the Originate once. Returns "originating" (sent and accepted), "failed"
+        (Asterisk refused: nothing was dialed) or "unknown" (it may have left)."""
+        claim = flight.claim
+        fields = {"Action": "Originate", "ActionID": f"sc-{claim.attempt_id}", "Channel": channel,
+                  "Context": "sc-broadcast", "Exten": "s", "Priority": "1",
+                  "Timeout": str(claim.ring_timeout_s * 1000), "Async": "true",
+                  "ChannelId": claim.attempt_id, "Variable": f"SC_ATTEMPT={claim.attempt_id}"}
+        if claim.caller_id:
+            fields["CallerID"] = claim.caller_id
+        self.flights[claim.attempt_id] = flight
+        try:
+            await ami.action(fields)
+            return "originating"
+        except AmiError as exc:
+            refused = "refused" in str(exc) or "is down" in str(exc)
+            log.error("attempt %s: originate %s: %s", claim.attempt_id,
+                      "not sent" if refused else "fate unknown", exc)
+            return "failed" if refused else "unknown"
+
+    async def follow(self, flight: Flight) -> None:
+        """Wait until the call is over: hung up, and recorded by the call flow if answered."""
+        ring_s = flight.claim.ring_timeout_s + 15
+        try:
+            await asyncio.wait_for(flight.responded.wait(), ring_s)
+        except asyncio.TimeoutError:
+            log.warning("attempt %s: no OriginateResponse in %ss", flight.attempt_id, ring_s)
+        if flight.answered:
+            limit = flight.claim.script_ms / 1000 + 60
+            await _wait_all([flight.hung_up, flight.agi_done], limit, flight.attempt_id)
+        else:
+            await _wait_all([flight.hung_up], 5.0, flight.attempt_id)
+
+    def node_lost(self, node: str, live_channels: set[str] | None) -> None:
+        """After a reconnect (or a failure), settle flights whose channel no longer exists."""
+        for flight in list(self.flights.values()):
+            if flight.claim.node != node or flight.hung_up.is_set():
+                continue
+            if live_channels is not None and flight.attempt_id in live_channels:
+                continue
+            flight.lost = True
+            flight.end_ms = flight.end_ms or now_ms()
+            flight.responded.set()
+            flight.hung_up.set()
+            flight.agi_done.set()
+
+    def forget(self, attempt_id: str) -> None:
+        self.flights.pop(attempt_id, None)
+
+
+def _event_ms(event: dict) -> int:
+    stamp = event.get("Timestamp")
+    try:
+        return int(float(stamp) * 1000) if stamp else now_ms()
+    except ValueError:
+        return now_ms()
+
+
+async def _wait_all(events: list[asyncio.Event], timeout: float, attempt_id: str) -> None:
+    try:
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), timeout)
+    except asyncio.TimeoutError:
+        log.warning("attempt %s did not settle in %.0fs", attempt_id, timeout)

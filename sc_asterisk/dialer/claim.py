@@ -1,0 +1,119 @@
+"""Claiming the next attempt to dial: every rule that must hold before an INVITE may leave,
+checked in one transaction (campaign state, channel caps, pacing, calling window, suppression,
+the per-number cap), and the attempt committed as ``originating`` before it is dialed."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from sqlalchemy.orm import Session
+
+from ..db import CallAttempt, CallRecord, Campaign
+from ..db.dialer_queries import (bucket_wait, dials_since, due_attempts, inflight_by,
+                                 inflight_per_node, next_due_ms, open_attempts)
+from .retries import DAY_MS, RetryPolicy
+from .windows import FRANCE_DEFAULT, is_callable, next_opening, parse_window
+
+# Returns a reason not to dial this attempt (e.g. "suppressed"), or None.
+DialCheck = Callable[[Session, CallAttempt], str | None]
+
+
+@dataclass(frozen=True)
+class NodeSlot:
+    name: str
+    max_channels: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    attempt_id: str
+    number: str
+    node: str
+    trunk: str
+    caller_id: str | None
+    ring_timeout_s: int
+    script_ms: int
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float | None      # None: until a call ends (a channel frees up)
+
+
+DONE = "done"        # nothing queued or in flight: the campaign is complete
+STOPPED = "stopped"  # paused, cancelled or completed meanwhile
+
+
+def trunk_limits(s: Session, name: str) -> tuple[int | None, float | None]:
+    """(max channels, cps) of a trunk row when the trunk table knows it."""
+    try:
+        from ..db.models_telecom import Trunk
+    except ImportError:
+        return None, None
+    from sqlalchemy import select
+    trunk = s.scalar(select(Trunk).where(Trunk.name == name))
+    if trunk is None:
+        return None, None
+    return trunk.max_channels, trunk.cps
+
+
+def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: str,
+               dial_check: DialCheck | None = None, now: float | None = None
+               ) -> Claim | Wait | str:
+    """Reserve one attempt of *campaign_id* on the least loaded of *nodes*, or say why not."""
+    now = time.time() if now is None else now
+    now_ms = int(now * 1000)
+    campaign = s.get(Campaign, campaign_id, with_for_update=True)
+    if campaign.status != "running":
+        return STOPPED
+    if inflight_by(s, CallAttempt.campaign_id, campaign_id) >= campaign.max_channels:
+        return Wait(None)
+    trunk_max, trunk_cps = trunk_limits(s, campaign.trunk)
+    if trunk_max is not None and inflight_by(s, CallAttempt.trunk, campaign.trunk) >= trunk_max:
+        return Wait(None)
+    load = inflight_per_node(s)
+    free = sorted(((n.max_channels - load.get(n.name, 0), n.name) for n in nodes), reverse=True)
+    if not free or free[0][0] <= 0:
+        return Wait(None)
+    node = free[0][1]
+    scopes = [(f"campaign:{campaign_id}", campaign.cps)]
+    if trunk_cps:
+        scopes.append((f"trunk:{campaign.trunk}", trunk_cps))
+    wait = max(bucket_wait(s, scope, rate, now, take=False) for scope, rate in scopes)
+    if wait > 0:
+        return Wait(wait)
+    windows = tuple(parse_window(w) for w in (campaign.windows or "").splitlines() if w.strip()) \
+        or (FRANCE_DEFAULT,)
+    policy = RetryPolicy.from_json(campaign.retry_policy)
+    when = datetime.fromtimestamp(now, timezone.utc)
+    candidates = due_attempts(s, campaign_id, now_ms, limit=50)
+    if not candidates:
+        if open_attempts(s, campaign_id) == 0:
+            return DONE
+        due = next_due_ms(s, campaign_id)
+        return Wait(None if due is None or due <= now_ms else min(60.0, (due - now_ms) / 1000))
+    for attempt in candidates:
+        contact = attempt.contact
+        tz, slot = (contact.time_zone, contact.consent_slot) if contact else (None, None)
+        if not is_callable(when, tz, windows, slot):
+            opening = next_opening(when, tz, windows, slot)
+            attempt.not_before_ms = int(opening.timestamp() * 1000) if opening else now_ms + DAY_MS
+            continue
+        reason = dial_check(s, attempt) if dial_check else None
+        if reason is None and dials_since(s, attempt.number, now_ms - policy.cap_window_days * DAY_MS) \
+                >= policy.cap_attempts:
+            reason = "capped"
+        if reason is not None:
+            attempt.state = "skipped"
+            s.add(CallRecord(attempt_id=attempt.id, outcome=reason))
+            continue
+        for scope, rate in scopes:
+            bucket_wait(s, scope, rate, now, take=True)
+        attempt.state, attempt.node, attempt.trunk = "originating", node, campaign.trunk
+        attempt.controller = controller
+        s.add(CallRecord(attempt_id=attempt.id, originate_ms=now_ms, caller_id=campaign.caller_id))
+        return Claim(attempt.id, attempt.number, node, campaign.trunk, campaign.caller_id,
+                     campaign.ring_timeout_s, sum(seg.asset.duration_ms for seg in campaign.segments))
+    return Wait(0.0)

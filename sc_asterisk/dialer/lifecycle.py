@@ -1,0 +1,32 @@
+"""Campaign lifecycle: draft → running → paused → completed / cancelled."""
+from __future__ import annotations
+
+from ..db.dialer_queries import cancel_queued
+from ..errors import ConfigError
+from .campaigns import get_campaign
+
+TRANSITIONS = {
+    "running": {"draft", "paused", "running"},
+    "paused": {"running", "paused"},
+    "cancelled": {"draft", "running", "paused", "cancelled"},
+}
+
+
+def set_status(db, name: str, status: str) -> str:
+    """Move a campaign to *status*; pause and cancel take effect before the next originate
+    (every claim re-reads the status), calls in progress finish.
+
+    Example: ``set_status(db, "muni", "paused")``
+    """
+    with db.session() as s:
+        campaign = get_campaign(s, name)
+        if campaign.status not in TRANSITIONS[status]:
+            raise ConfigError(f"campaign {name!r} is {campaign.status}; it cannot become {status}",
+                              fix="see: sc-asterisk campaign status " + name)
+        if status == "running" and not any(seg.role == "notice" for seg in campaign.segments):
+            raise ConfigError(f"campaign {name!r} has no privacy notice",
+                              fix="create it with --notice AUDIO")
+        campaign.status = status
+        if status == "cancelled":
+            cancel_queued(s, campaign.id)
+        return status

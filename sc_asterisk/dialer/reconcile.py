@@ -1,0 +1,44 @@
+"""Reconciliation: attempts left in flight by a controller that died are matched with what
+Asterisk still has. A live channel is re-adopted; anything else is marked ``unknown`` and is
+never redialed automatically, because the person may have been rung."""
+from __future__ import annotations
+
+import logging
+
+from ..ami import AmiClient
+from ..db import CallRecord
+from ..db.dialer_queries import orphaned_inflight
+from ..errors import AmiError
+
+log = logging.getLogger(__name__)
+
+
+async def live_channels(ami: AmiClient) -> set[str] | None:
+    """Uniqueids of the node's channels (our ChannelIds), or None when the node cannot say."""
+    try:
+        events = await ami.action_list({"Action": "CoreShowChannels"})
+    except AmiError:
+        return None
+    return {e.get("Uniqueid", "") for e in events if e.get("Event") == "CoreShowChannel"}
+
+
+def take_orphans(s, controller_id: str, stale_before_ms: int, channels: dict[str, set[str] | None]
+                 ) -> list[tuple[str, str, bool]]:
+    """Adopt or close every orphaned in-flight attempt. Returns (attempt id, node, answered)
+    for the adopted ones, whose calls are still up on their node."""
+    adopted = []
+    for attempt in orphaned_inflight(s, controller_id, stale_before_ms):
+        live = channels.get(attempt.node or "")
+        if live is None:
+            continue            # the node cannot tell us now: try again later
+        if attempt.id in live:
+            attempt.controller = controller_id
+            adopted.append((attempt.id, attempt.node, attempt.state == "answered"))
+            log.warning("attempt %s re-adopted from a dead controller", attempt.id)
+            continue
+        attempt.state = "unknown"
+        record = s.get(CallRecord, attempt.id)
+        if record is not None and record.outcome is None:
+            record.outcome = "unknown"
+        log.warning("attempt %s: controller died mid-call, fate unknown: not redialed", attempt.id)
+    return adopted
