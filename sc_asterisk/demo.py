@@ -16,6 +16,7 @@ from sqlalchemy import select
 from .audio import import_audio
 from .db import CallAttempt, Contact, Database
 from .dialer.campaigns import create_campaign, queue_contacts
+from .dialer.retries import NO_RETRY
 from .lab.instance import LabInstance
 from .lab.root import ensure_root
 from .lab.sipp import CalleePlan, Simulator
@@ -57,7 +58,7 @@ def run_demo(db: Database, lab: LabInstance, workdir: Path, echo=print, mirror: 
         campaign = create_campaign(s, name, message="demo-message", notice="demo-notice",
                                    max_channels=20, cps=5, ring_timeout_s=8,
                                    # simulated callees only: no legal window applies
-                                   windows="always")
+                                   windows="always", retry_policy=NO_RETRY)
         ids = []
         for c in callees:
             contact = s.scalar(select(Contact).where(Contact.e164 == c.number))

@@ -37,7 +37,8 @@ class Controller:
 
     def __init__(self, db: Database, nodes: list[NodeInfo] | NodeInfo,
                  dial_check: DialCheck | None = None, agi_bind: str = "127.0.0.1",
-                 stale_after_s: float = 10.0, max_channels: dict[str, int] | None = None):
+                 agi_port: int | None = None, stale_after_s: float = 10.0,
+                 max_channels: dict[str, int] | None = None):
         nodes = [nodes] if isinstance(nodes, NodeInfo) else list(nodes)
         self.db = db
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -52,11 +53,11 @@ class Controller:
             self.tracker.watch(ami)
             ami.on_login(lambda n=node.name: self._resync(n))
             self.links[node.name] = NodeLink(node, ami, (max_channels or {}).get(node.name, 200))
-        self.scheduler = Scheduler(self.store, self.tracker, self.links, self.id,
+        agi_port = agi_port or nodes[0].agi_port
+        self.scheduler = Scheduler(self.store, self.tracker, self.links, self.id, agi_port,
                                    dial_check=dial_check, metrics=self.metrics)
-        # Every node calls back to the same FastAGI server.
         self.agi = AgiServer({"broadcast": BroadcastHandler(self.store, self.tracker.agi_finished)},
-                             host=agi_bind, port=nodes[0].agi_port)
+                             host=agi_bind, port=agi_port)
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:

@@ -14,8 +14,8 @@ from .common import cli
 
 def _register() -> None:
     # Imported for their side effect of attaching command groups to ``cli``.
-    from . import audio, campaign, db, demo, lab  # noqa: F401
-    for optional in ("contacts", "suppress", "subject", "report"):
+    from . import audio, campaign, db, demo, lab, serve  # noqa: F401
+    for optional in ("contacts", "suppress", "subject", "report", "trunk", "node", "asterisk"):
         try:
             __import__(f"{__name__}.{optional}")
         except ModuleNotFoundError as exc:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from ..db import Campaign, Contact
 from ..dialer.campaigns import create_campaign, get_campaign, queue_contacts, status_counts
+from ..dialer.lifecycle import set_status
 from .common import Context, cli, pass_context
 from .lab import lab_options, make_lab
 
@@ -88,21 +89,47 @@ def run(ctx: Context, name: str, instance: str, port_offset: int, cache_dir) -> 
                or "nothing to dial")
 
 
+def _lifecycle(status: str, verb: str, example: str):
+    @click.argument("name")
+    @pass_context
+    def command(ctx: Context, name: str) -> None:
+        set_status(ctx.db(), name, status)
+        click.echo(f"campaign {name} {verb}")
+    command.__doc__ = f"Mark the campaign {verb}; takes effect before the next originate.\n\n" \
+                      f"Example: {example}"
+    return command
+
+
+campaign.command("start")(_lifecycle("running", "running", "sc-asterisk campaign start muni"))
+campaign.command("resume")(_lifecycle("running", "running", "sc-asterisk campaign resume muni"))
+campaign.command("pause")(_lifecycle("paused", "paused", "sc-asterisk campaign pause muni"))
+campaign.command("cancel")(_lifecycle("cancelled", "cancelled", "sc-asterisk campaign cancel muni"))
+
+
 @campaign.command()
 @click.argument("name")
+@click.option("--watch", is_flag=True, help="Refresh every second until interrupted.")
 @pass_context
-def status(ctx: Context, name: str) -> None:
-    """Attempts by state and calls by outcome.
+def status(ctx: Context, name: str, watch: bool) -> None:
+    """Attempts by state and calls by outcome (live with --watch).
 
-    Example: sc-asterisk campaign status muni
+    Example: sc-asterisk campaign status muni --watch
     """
-    with ctx.db().session() as s:
-        c = get_campaign(s, name)
-        counts = status_counts(s, c)
-        click.echo(f"{c.name}: {c.status}")
-        for kind in ("states", "outcomes"):
-            click.echo(f"  {kind}: " + (", ".join(f"{k}={v}" for k, v in
-                                                  sorted(counts[kind].items(), key=str)) or "-"))
+    import time
+    while True:
+        with ctx.db().session() as s:
+            c = get_campaign(s, name)
+            counts = status_counts(s, c)
+            text = [f"{c.name}: {c.status}"] + [
+                f"  {kind}: " + (", ".join(f"{k}={v}" for k, v in
+                                           sorted(counts[kind].items(), key=str)) or "-")
+                for kind in ("states", "outcomes")]
+        if watch:
+            click.clear()
+        click.echo("\n".join(text))
+        if not watch:
+            return
+        time.sleep(1)
 
 
 @campaign.command("list")

@@ -21,12 +21,18 @@ def demo(ctx: Context, instance: str, port_offset: int, cache_dir: Path, mirror:
 
     Example: sudo sc-asterisk demo
     """
+    from ..db import Database
     from ..demo import format_table, run_demo
+    # The demo has a database of its own, made anew each run, so that its fictional contacts
+    # never mix with real ones (nor hit the per-number attempt cap after a few runs).
+    demo_db = ctx.settings.home / "demo.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
     lab = make_lab(instance, port_offset, cache_dir)
     was_running = lab.pid() is not None
     try:
         with tempfile.TemporaryDirectory(prefix="sc-demo-") as work:
-            rows = run_demo(ctx.db(require_schema=False), lab, Path(work),
+            rows = run_demo(Database(f"sqlite:///{demo_db}"), lab, Path(work),
                             echo=lambda m: click.echo(m, err=True), mirror=mirror)
     finally:
         if not (keep_lab or was_running):
@@ -35,3 +41,5 @@ def demo(ctx: Context, instance: str, port_offset: int, cache_dir: Path, mirror:
     answered = [r for r in rows if r["outcome"] == "answered"]
     click.echo(f"\n{len(rows)} calls, {len(answered)} answered; listened ms come from Asterisk's "
                "STREAM FILE endpos, 'SIPp BYE at' is when the simulated callee hung up.")
+    click.echo(f"The demo's database: {demo_db} (e.g. sc-asterisk --db sqlite:///{demo_db} "
+               "campaign list)")

@@ -22,9 +22,9 @@ def lab_options(fn):
     return fn
 
 
-def make_lab(instance: str, port_offset: int, cache_dir: Path) -> LabInstance:
+def make_lab(instance: str, port_offset: int, cache_dir: Path | None = None) -> LabInstance:
     ports = LabPorts.offset(port_offset) if port_offset else LabPorts()
-    return LabInstance(instance, ports, cache_dir)
+    return LabInstance(instance, ports, cache_dir or DEFAULT_CACHE)
 
 
 @cli.group()

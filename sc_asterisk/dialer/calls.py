@@ -84,14 +84,19 @@ class CallTracker:
         flight.cause, flight.cause_txt = as_int(event.get("Cause")), event.get("Cause-txt")
         flight.hung_up.set()
 
-    async def originate(self, ami: AmiClient, flight: Flight, channel: str) -> str:
+    async def originate(self, ami: AmiClient, flight: Flight, channel: str, agi_url: str) -> str:
         """Send the Originate once. Returns "originating" (sent and accepted), "failed"
-        (Asterisk refused: nothing was dialed) or "unknown" (it may have left)."""
+        (Asterisk refused: nothing was dialed) or "unknown" (it may have left).
+
+        *agi_url* is this controller's FastAGI address as the node reaches it: the call flow
+        of a call comes back to the controller that dialed it, even with several controllers.
+        """
         claim = flight.claim
         fields = {"Action": "Originate", "ActionID": f"sc-{claim.attempt_id}", "Channel": channel,
                   "Context": "sc-broadcast", "Exten": "s", "Priority": "1",
                   "Timeout": str(claim.ring_timeout_s * 1000), "Async": "true",
-                  "ChannelId": claim.attempt_id, "Variable": f"SC_ATTEMPT={claim.attempt_id}"}
+                  "ChannelId": claim.attempt_id,
+                  "Variable": [f"SC_ATTEMPT={claim.attempt_id}", f"SC_AGI={agi_url}"]}
         if claim.caller_id:
             fields["CallerID"] = claim.caller_id
         self.flights[claim.attempt_id] = flight
@@ -113,7 +118,10 @@ class CallTracker:
             log.warning("attempt %s: no OriginateResponse in %ss", flight.attempt_id, ring_s)
         if flight.answered:
             limit = flight.claim.script_ms / 1000 + 60
-            await _wait_all([flight.hung_up, flight.agi_done], limit, flight.attempt_id)
+            await _wait_all([flight.hung_up], limit, flight.attempt_id)
+            # The call flow writes its measurements as the call ends; keep the channel slot
+            # until it has, but not forever (another controller may have served it).
+            await _wait_all([flight.agi_done], 5.0, flight.attempt_id)
         else:
             await _wait_all([flight.hung_up], 5.0, flight.attempt_id)
 

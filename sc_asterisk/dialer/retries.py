@@ -77,3 +77,6 @@ def parse_retry(spec: str) -> tuple[str, RetryRule]:
         raise ConfigError(f"outcome {outcome!r} is never retried",
                           fix="retry only busy, no_answer, unavailable, failed or machine")
     return outcome, rule
+
+# For campaigns that must never retry (the lab's tests and demo).
+NO_RETRY = RetryPolicy({}).to_json()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from ..ami import AmiClient
+from ..audio import publish
 from ..callflow.store import CallStore
 from ..db import Campaign
 from ..lab.instance import NodeInfo
@@ -29,19 +30,22 @@ class NodeLink:
 class Scheduler:
     """Example::
 
-        scheduler = Scheduler(store, tracker, {"n1": link}, controller_id="c1")
+        scheduler = Scheduler(store, tracker, {"n1": link}, controller_id="c1", agi_port=4573)
         await scheduler.run(only="demo")      # until the campaign completes
     """
 
     def __init__(self, store: CallStore, tracker: CallTracker, links: dict[str, NodeLink],
-                 controller_id: str, dial_check: DialCheck | None = None, metrics=None):
+                 controller_id: str, agi_port: int, dial_check: DialCheck | None = None,
+                 metrics=None):
         self.store, self.tracker, self.links = store, tracker, links
+        self.agi_port = agi_port
         self.controller_id = controller_id
         self.dial_check = dial_check
         self.metrics = metrics
         self.stopping = asyncio.Event()
         self._freed = asyncio.Event()
         self.calls: set[asyncio.Task] = set()
+        self._published: set[int] = set()
 
     def stop(self) -> None:
         """Stop claiming; calls in progress go on."""
@@ -56,6 +60,8 @@ class Scheduler:
             waits: list[float] = []
             progressed = finished = False
             for cid in ids:
+                if cid not in self._published:
+                    await self.store.run(self._publish, cid)
                 nodes = [NodeSlot(name, link.max_channels) for name, link in self.links.items()
                          if link.ami.connected]
                 if not nodes:
@@ -87,6 +93,15 @@ class Scheduler:
         _done, pending = await asyncio.wait(set(self.calls), timeout=timeout)
         return not pending
 
+    def _publish(self, campaign_id: int) -> None:
+        """Put the campaign's prompts in every node's sounds directory before its first call."""
+        with self.store.db.session() as s:
+            assets = [seg.asset for seg in s.get(Campaign, campaign_id).segments]
+            for link in self.links.values():
+                for asset in assets:
+                    publish(asset, link.info.sounds_dir)
+        self._published.add(campaign_id)
+
     def _claim(self, campaign_id: int, nodes: list[NodeSlot]):
         with self.store.db.session() as s:
             result = claim_next(s, campaign_id, nodes, self.controller_id, self.dial_check)
@@ -108,8 +123,9 @@ class Scheduler:
         try:
             if self.metrics:
                 self.metrics.originated(claim.node)
-            state = await self.tracker.originate(link.ami, flight,
-                                                 f"PJSIP/{claim.number}@{claim.trunk}")
+            state = await self.tracker.originate(
+                link.ami, flight, f"PJSIP/{claim.number}@{claim.trunk}",
+                f"agi://{link.info.agi_host}:{self.agi_port}")
             if state == "originating":
                 await self.tracker.follow(flight)
             outcome = await asyncio.shield(self.store.run(self._finish, flight, state))

@@ -68,14 +68,16 @@ def parse_window(text: str) -> Window:
         frozenset(list(range(first, 7)) + list(range(0, last + 1)))
     ranges = []
     for part in m.group(3).split(","):
-        rm = re.fullmatch(r"\s*(\d{1,2})[:h](\d{2})\s*-\s*(\d{1,2})[:h](\d{2})\s*", part)
+        rm = re.fullmatch(r"\s*(\d{1,2})[:h](\d{2})(?::(\d{2}))?\s*-\s*"
+                          r"(\d{1,2})[:h](\d{2})(?::(\d{2}))?\s*", part)
         if not rm:
             raise ConfigError(f"bad time range {part!r} in calling window",
                               fix="use HH:MM-HH:MM, e.g. 14:00-20:00")
-        h1, m1, h2, m2 = map(int, rm.groups())
-        if not (h1 < 24 and h2 <= 24 and m1 < 60 and m2 < 60):
+        h1, m1, s1, h2, m2, s2 = (int(g or 0) for g in rm.groups())
+        if not (h1 < 24 and h2 <= 24 and max(m1, m2, s1, s2) < 60):
             raise ConfigError(f"bad time in {part!r}", fix="hours 0-24, minutes 0-59")
-        start, end = time(h1, m1), (time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2))
+        start = time(h1, m1, s1)
+        end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2, s2)
         if start >= end:
             raise ConfigError(f"empty time range {part!r}", fix="the end must come after the start")
         ranges.append((start, end))

@@ -1,0 +1,76 @@
+"""``sc-asterisk serve``: the long-running controller for every running campaign."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import click
+
+from .common import Context, cli, pass_context
+from .lab import make_lab
+
+log = logging.getLogger(__name__)
+
+
+@cli.command()
+@click.option("--lab", "labs", multiple=True, metavar="INSTANCE[:OFFSET]",
+              help="Drive a lab Asterisk (repeatable), e.g. --lab default --lab second:2.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=0,
+              help="Serve Prometheus metrics on 127.0.0.1:PORT (0: off).")
+@click.option("--drain-timeout", type=click.FloatRange(0, 3600), default=120.0, show_default=True,
+              help="On SIGTERM, seconds to let live calls finish.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_context
+def serve(ctx: Context, labs: tuple[str, ...], metrics_port: int, drain_timeout: float,
+          log_format: str) -> None:
+    """Dial every running campaign on the configured nodes until SIGTERM.
+
+    SIGTERM or SIGINT: stop originating, let live calls finish (bounded), exit 0.
+
+    Example: sc-asterisk serve --lab default --metrics-port 9108 --log-format json
+    """
+    from ..logs import use_json_logs
+    from ..service import Controller
+    if log_format == "json":
+        use_json_logs()
+    elif not logging.getLogger().handlers or logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
+    nodes = [_lab_node(spec) for spec in labs] + _table_nodes(ctx)
+    if not nodes:
+        raise click.UsageError("no node to drive: add one with `sc-asterisk node add` or pass --lab")
+    database = ctx.db()
+
+    async def main() -> None:
+        controller = Controller(database, nodes)
+        await controller.start()
+        if metrics_port:
+            controller.metrics.serve(metrics_port)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        serving = asyncio.create_task(controller.serve())
+        await stop.wait()
+        log.info("stopping: no new calls; waiting up to %.0fs for live calls", drain_timeout)
+        controller.scheduler.stop()
+        await serving
+        await controller.stop(drain_s=drain_timeout)
+        log.info("stopped")
+
+    asyncio.run(main())
+
+
+def _lab_node(spec: str):
+    name, _, offset = spec.partition(":")
+    return make_lab(name, int(offset or 0), None).node_info()
+
+
+def _table_nodes(ctx: Context) -> list:
+    try:
+        from ..db.models_telecom import Node, node_info
+    except ImportError:
+        return []
+    from sqlalchemy import select
+    with ctx.db().session() as s:
+        return [node_info(n) for n in s.scalars(select(Node).where(Node.enabled.is_(True)))]
