@@ -45,7 +45,7 @@ class Controller:
         self.stale_after_ms = int(stale_after_s * 1000)
         self.metrics = Metrics()
         self.store = CallStore(db)
-        self.tracker = CallTracker()
+        self.tracker = CallTracker(on_answer=self._persist_answer)
         self.links = {}
         for node in nodes:
             ami = AmiClient(node.ami_host, node.ami_port, node.ami_user, node.ami_secret,
@@ -79,7 +79,11 @@ class Controller:
         """The single shutdown path: stop claiming, let live calls finish (bounded), close."""
         self.scheduler.stop()
         if not await self.scheduler.drain(drain_s):
+            # Left as they are in the database: the next controller reconciles them.
             log.warning("calls still up after %.0fs; stopping anyway", drain_s)
+            for task in list(self.scheduler.calls):
+                task.cancel()
+            await asyncio.gather(*self.scheduler.calls, return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -118,7 +122,9 @@ class Controller:
             if lease is not None:
                 s.delete(lease)
 
-    async def _housekeeping(self, every_s: float = 2.0) -> None:
+    async def _housekeeping(self) -> None:
+        # Beat several times per staleness period, so a live controller never looks dead.
+        every_s = min(2.0, max(0.25, self.stale_after_ms / 4000))
         while True:
             try:
                 await self.store.run(self._beat)
@@ -138,9 +144,9 @@ class Controller:
         channels = {name: (await live_channels(link.ami)) if link.ami.connected else None
                     for name, link in self.links.items()}
         adopted = await self.store.run(self._take_orphans, channels)
-        for attempt_id, node, answered in adopted:
+        for attempt_id, node, answer_ms in adopted:
             claim = Claim(attempt_id, "", node, "", None, 0, 0)
-            flight = Flight(claim, answered=answered)
+            flight = Flight(claim, answered=answer_ms is not None, answer_ms=answer_ms)
             flight.responded.set()
             flight.agi_done.set()     # its call flow died with the old controller
             self.tracker.flights[attempt_id] = flight
@@ -150,11 +156,17 @@ class Controller:
         with self.db.session() as s:
             return take_orphans(s, self.id, now_ms() - self.stale_after_ms, channels)
 
-    async def _settle_adopted(self, flight: Flight) -> None:
-        try:
-            await asyncio.wait_for(flight.hung_up.wait(), 3600)
-        except asyncio.TimeoutError:
-            pass
+    async def _settle_adopted(self, flight: Flight, poll_s: float = 2.0) -> None:
+        # Its Hangup event may have come before we adopted it: look at the node as well.
+        link = self.links[flight.claim.node]
+        while not flight.hung_up.is_set():
+            try:
+                await asyncio.wait_for(flight.hung_up.wait(), poll_s)
+            except asyncio.TimeoutError:
+                live = await live_channels(link.ami) if link.ami.connected else None
+                if live is not None and flight.attempt_id not in live:
+                    flight.end_ms = now_ms()
+                    break
         from .dialer.finish import finish_attempt
 
         def write():
@@ -163,9 +175,22 @@ class Controller:
         await asyncio.shield(self.store.run(write))
         self.tracker.forget(flight.attempt_id)
 
+    def _persist_answer(self, attempt_id: str, answer_ms: int) -> None:
+        asyncio.ensure_future(self.store.run(_mark_answered, self.db, attempt_id, answer_ms))
+
     async def _resync(self, node: str) -> None:
         """After a (re)login: flights whose channel vanished while the link was down end now."""
         link = self.links[node]
         if not any(f.claim.node == node for f in self.tracker.flights.values()):
             return
         self.tracker.node_lost(node, await live_channels(link.ami))
+
+
+def _mark_answered(db: Database, attempt_id: str, answer_ms: int) -> None:
+    from .db import CallAttempt, CallRecord
+    with db.session() as s:
+        attempt, record = s.get(CallAttempt, attempt_id), s.get(CallRecord, attempt_id)
+        if attempt is not None and attempt.state == "originating":
+            attempt.state = "answered"
+        if record is not None and record.answer_ms is None:
+            record.answer_ms = answer_ms

@@ -30,6 +30,7 @@ class SipEndpoint:
     context: str = "sc-callback"
     codecs: str = "alaw,ulaw"
     comment: str = "SIP peer"
+    media_address: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -66,17 +67,34 @@ def render(cfg: NodeConfig) -> dict[str, str]:
 
     Example: ``render(NodeConfig(node="n1", etc_dir="/etc/asterisk", ...))["manager.conf"]``
     """
+    values = _values(cfg)
+    values["endpoints"] = "".join(_render_endpoint(e) for e in cfg.endpoints)
+    values.update({name: text.rstrip("\n") for name, text in render_parts(cfg).items()})
+    files = {path.name: Template(path.read_text()).substitute(values)
+             for path in sorted(TEMPLATES.glob("*.conf")) if path.name != "endpoint.conf"}
+    files["sc-dialplan.conf"] = (DIALPLAN_DIR / "sc-dialplan.conf").read_text()
+    return files
+
+
+def render_parts(cfg: NodeConfig) -> dict[str, str]:
+    """The pieces an existing Asterisk includes (``manager_user``: the controller's manager
+    section; ``globals``: the dialplan globals), exactly as the full files embed them.
+
+    Example: ``render_parts(cfg)["manager_user"]`` -> ``"[sc-controller]\\nsecret = ..."``
+    """
+    values = _values(cfg)
+    return {path.stem: Template(path.read_text()).substitute(values)
+            for path in sorted((TEMPLATES / "parts").glob("*.conf"))}
+
+
+def _values(cfg: NodeConfig) -> dict[str, str]:
     values = {k: str(v) for k, v in vars(cfg).items() if k != "endpoints"}
     values["cdr_events"] = "yes" if cfg.cdr_events else "no"
     values["ami_read"] = ",".join(AMI_READ_CLASSES)
     values["ami_write"] = ",".join(AMI_WRITE_CLASSES)
     for key, value in values.items():
         _check(key, value)
-    values["endpoints"] = "".join(_render_endpoint(e) for e in cfg.endpoints)
-    files = {path.name: Template(path.read_text()).substitute(values)
-             for path in sorted(TEMPLATES.glob("*.conf")) if path.name != "endpoint.conf"}
-    files["sc-dialplan.conf"] = (DIALPLAN_DIR / "sc-dialplan.conf").read_text()
-    return files
+    return values
 
 
 def write(cfg: NodeConfig, out_dir: Path) -> list[Path]:
@@ -107,6 +125,6 @@ def _render_endpoint(e: SipEndpoint) -> str:
 def _check(key: str, value: str) -> None:
     # A newline, ';' or '[' in a value would end the line, start a comment or open a section:
     # refuse anything outside a conservative alphabet rather than try to escape it.
-    if not _SAFE_VALUE.match(value):
+    if not _SAFE_VALUE.fullmatch(value):
         raise ConfigError(f"unsafe character in Asterisk setting {key}",
                           fix="use only letters, digits and . : @ / + , = _ -")

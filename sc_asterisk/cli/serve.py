@@ -21,9 +21,14 @@ log = logging.getLogger(__name__)
 @click.option("--drain-timeout", type=click.FloatRange(0, 3600), default=120.0, show_default=True,
               help="On SIGTERM, seconds to let live calls finish.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--agi-port", type=click.IntRange(1, 65535),
+              help="This controller's FastAGI port (default: the first node's setting); "
+                   "each controller on a host needs its own.")
+@click.option("--reconcile-after", type=click.FloatRange(1, 3600), default=10.0, show_default=True,
+              help="Seconds without heartbeat after which a controller's calls are reconciled.")
 @pass_context
 def serve(ctx: Context, labs: tuple[str, ...], metrics_port: int, drain_timeout: float,
-          log_format: str) -> None:
+          log_format: str, agi_port: int | None, reconcile_after: float) -> None:
     """Dial every running campaign on the configured nodes until SIGTERM.
 
     SIGTERM or SIGINT: stop originating, let live calls finish (bounded), exit 0.
@@ -42,7 +47,7 @@ def serve(ctx: Context, labs: tuple[str, ...], metrics_port: int, drain_timeout:
     database = ctx.db()
 
     async def main() -> None:
-        controller = Controller(database, nodes)
+        controller = Controller(database, nodes, agi_port=agi_port, stale_after_s=reconcile_after)
         await controller.start()
         if metrics_port:
             controller.metrics.serve(metrics_port)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..ami import AmiClient
 from ..errors import AmiError
@@ -48,8 +49,9 @@ class CallTracker:
         state = await tracker.originate(ami, claim)   # "originating", "failed" or "unknown"
     """
 
-    def __init__(self):
+    def __init__(self, on_answer: Callable[[str, int], None] | None = None):
         self.flights: dict[str, Flight] = {}
+        self.on_answer = on_answer   # persists the answer, so a successor controller knows it
 
     def watch(self, ami: AmiClient) -> None:
         ami.on("OriginateResponse", self._on_originate_response)
@@ -67,14 +69,21 @@ class CallTracker:
         if flight is None:
             return
         flight.reason = as_int(event.get("Reason"))
-        if event.get("Response") == "Success" and not flight.answered:
-            flight.answered, flight.answer_ms = True, _event_ms(event)
+        if event.get("Response") == "Success":
+            self._answered(flight, event)
         flight.responded.set()
 
     def _on_newstate(self, event: dict) -> None:
         flight = self.flights.get(event.get("Uniqueid", ""))
-        if flight is not None and event.get("ChannelStateDesc") == "Up" and not flight.answered:
-            flight.answered, flight.answer_ms = True, _event_ms(event)
+        if flight is not None and event.get("ChannelStateDesc") == "Up":
+            self._answered(flight, event)
+
+    def _answered(self, flight: Flight, event: dict) -> None:
+        if flight.answered:
+            return
+        flight.answered, flight.answer_ms = True, _event_ms(event)
+        if self.on_answer is not None:
+            self.on_answer(flight.attempt_id, flight.answer_ms)
 
     def _on_hangup(self, event: dict) -> None:
         flight = self.flights.get(event.get("Uniqueid", ""))
@@ -125,7 +134,7 @@ class CallTracker:
         else:
             await _wait_all([flight.hung_up], 5.0, flight.attempt_id)
 
-    def node_lost(self, node: str, live_channels: set[str] | None) -> None:
+    def node_lost(self, node: str, live_channels: dict[str, str] | None) -> None:
         """After a reconnect (or a failure), settle flights whose channel no longer exists."""
         for flight in list(self.flights.values()):
             if flight.claim.node != node or flight.hung_up.is_set():

@@ -13,19 +13,21 @@ from ..errors import AmiError
 log = logging.getLogger(__name__)
 
 
-async def live_channels(ami: AmiClient) -> set[str] | None:
-    """Uniqueids of the node's channels (our ChannelIds), or None when the node cannot say."""
+async def live_channels(ami: AmiClient) -> dict[str, str] | None:
+    """The node's channels: Uniqueid (our ChannelId) -> state ("Up", "Ringing"...), or None
+    when the node cannot say."""
     try:
         events = await ami.action_list({"Action": "CoreShowChannels"})
     except AmiError:
         return None
-    return {e.get("Uniqueid", "") for e in events if e.get("Event") == "CoreShowChannel"}
+    return {e.get("Uniqueid", ""): e.get("ChannelStateDesc", "")
+            for e in events if e.get("Event") == "CoreShowChannel"}
 
 
-def take_orphans(s, controller_id: str, stale_before_ms: int, channels: dict[str, set[str] | None]
-                 ) -> list[tuple[str, str, bool]]:
-    """Adopt or close every orphaned in-flight attempt. Returns (attempt id, node, answered)
-    for the adopted ones, whose calls are still up on their node."""
+def take_orphans(s, controller_id: str, stale_before_ms: int,
+                 channels: dict[str, dict[str, str] | None]) -> list[tuple[str, str, int | None]]:
+    """Adopt or close every orphaned in-flight attempt. Returns (attempt id, node, answer ms or
+    None) for the adopted ones, whose calls are still up on their node."""
     adopted = []
     for attempt in orphaned_inflight(s, controller_id, stale_before_ms):
         live = channels.get(attempt.node or "")
@@ -33,7 +35,11 @@ def take_orphans(s, controller_id: str, stale_before_ms: int, channels: dict[str
             continue            # the node cannot tell us now: try again later
         if attempt.id in live:
             attempt.controller = controller_id
-            adopted.append((attempt.id, attempt.node, attempt.state == "answered"))
+            record = s.get(CallRecord, attempt.id)
+            answer_ms = record.answer_ms if record is not None else None
+            if answer_ms is None and live[attempt.id] == "Up":
+                answer_ms = record.originate_ms if record is not None else 0
+            adopted.append((attempt.id, attempt.node, answer_ms))
             log.warning("attempt %s re-adopted from a dead controller", attempt.id)
             continue
         attempt.state = "unknown"

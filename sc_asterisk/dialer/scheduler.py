@@ -53,7 +53,8 @@ class Scheduler:
         self._freed.set()
 
     async def run(self, only: str | None = None, poll_s: float = 1.0) -> None:
-        """Dial until stopped, or with *only* until that campaign is completed or stopped."""
+        """Dial until stopped, or with *only* until that campaign is completed or stopped.
+        Calls still in progress go on; :meth:`drain` waits for them."""
         target = await self.store.run(_campaign_id, self.store.db, only) if only else None
         while not self.stopping.is_set():
             ids = [target] if target else await self.store.run(_running_ids, self.store.db)
@@ -84,7 +85,6 @@ class Scheduler:
                 await asyncio.wait_for(self._freed.wait(), min(waits + [poll_s]))
             except asyncio.TimeoutError:
                 pass
-        await self.drain()
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait for calls in progress; True when all ended within *timeout*."""

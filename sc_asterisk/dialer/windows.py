@@ -51,15 +51,17 @@ ALWAYS = Window(frozenset(range(7)), ((time(0), time(23, 59, 59, 999999)),), ski
 
 
 def parse_window(text: str) -> Window:
-    """Parse ``mon-fri 10:00-13:00,14:00-20:00`` (French day names work too: ``lun-ven``), or
-    ``always`` (no restriction at all: only for the lab's simulated callees).
+    """Parse ``mon-fri 10:00-13:00,14:00-20:00`` (French day names work too: ``lun-ven``;
+    seconds are allowed: ``10:00:30``). A trailing ``+holidays`` lets the window apply on public
+    holidays too. ``always`` means no restriction at all: only for the lab's simulated callees.
 
     >>> parse_window("mon-fri 10:00-13:00").ranges[0][1]
     datetime.time(13, 0)
     """
     if text.strip().lower() == "always":
         return ALWAYS
-    m = re.fullmatch(r"\s*([a-z]{3})(?:-([a-z]{3}))?\s+(.+?)\s*", text.lower())
+    text, on_holidays = re.subn(r"\s+\+holidays\s*$", "", text.lower())
+    m = re.fullmatch(r"\s*([a-z]{3})(?:-([a-z]{3}))?\s+(.+?)\s*", text)
     if not m:
         raise ConfigError(f"bad calling window {text!r}",
                           fix="write it as DAY[-DAY] HH:MM-HH:MM[,HH:MM-HH:MM], e.g. mon-fri 10:00-13:00")
@@ -81,7 +83,7 @@ def parse_window(text: str) -> Window:
         if start >= end:
             raise ConfigError(f"empty time range {part!r}", fix="the end must come after the start")
         ranges.append((start, end))
-    return Window(days, tuple(ranges))
+    return Window(days, tuple(ranges), skip_holidays=not on_holidays)
 
 
 def _day(name: str) -> int:

@@ -113,7 +113,16 @@ class LabInstance:
                                    comment="the lab's simulated callees (SIPp)"),))
         for sub in ("run", "log", "lib", "spool", "sounds"):
             (self.host_dir / sub).mkdir(parents=True, exist_ok=True)
+        self._write_hosts()
         write(cfg, self.host_dir / "etc")
+
+    def _write_hosts(self) -> None:
+        """The root shares the host's network but not its /etc/hosts: without one, Asterisk
+        asks DNS for this machine's name on every call, and calls stall when DNS is slow."""
+        hosts = self.root / "etc" / "hosts"
+        wanted = f"127.0.0.1\tlocalhost {socket.gethostname()}\n::1\tlocalhost ip6-localhost\n"
+        if not hosts.exists() or hosts.read_text() != wanted:
+            hosts.write_text(wanted)
 
     def up(self, timeout: float = 30.0) -> NodeInfo:
         """Render the config, start Asterisk and wait until it is fully booted."""

@@ -42,6 +42,15 @@ def test_campaign_window_overrides_default():
     assert is_callable(saturday, "Europe/Paris", (parse_window("sat 10:00-12:00"),))
 
 
+def test_holiday_flag_and_seconds():
+    armistice = utc(2026, 11, 11, 10, 0)     # a Wednesday, 11:00 Paris
+    assert not is_callable(armistice, "Europe/Paris", (parse_window("wed 10:00-12:00"),))
+    assert is_callable(armistice, "Europe/Paris", (parse_window("wed 10:00-12:00 +holidays"),))
+    w = parse_window("mon 10:00:00-10:00:30")
+    assert is_callable(utc(2026, 11, 30, 9, 0), "Europe/Paris", (w,))
+    assert not is_callable(utc(2026, 11, 30, 9, 1), "Europe/Paris", (w,))
+
+
 def test_next_opening():
     sunday_night = utc(2026, 11, 29, 22, 0)
     assert next_opening(sunday_night, "Europe/Paris") == utc(2026, 11, 30, 9, 0)

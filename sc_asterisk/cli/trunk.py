@@ -1,0 +1,293 @@
+"""``sc-asterisk trunk``: carrier trunks (add, edit, list, show, remove, apply, test)."""
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from ..asterisk_conf.trunks import split_host_port
+from ..errors import ConfigError
+from ..telecom import trunks as lib
+from ..telecom.apply import apply_plan, check_target, plan_apply
+from ..telecom.nodes import get_node, list_nodes, node_info
+from ..telecom.secret_files import read_secret_source
+from .common import Context, cli, pass_context
+
+
+def trunk_options(edit: bool):
+    """The options shared by ``add`` and ``edit`` (in ``edit`` every option is optional)."""
+    def deco(fn):
+        opts = [
+            click.option("--host", "host_port", required=not edit, metavar="HOST[:PORT]",
+                         help="Carrier address (DNS name or IP; IPv6 as [addr]:port)."),
+            click.option("--transport", type=click.Choice(["udp", "tcp", "tls"]),
+                         default=None if edit else "udp", show_default=not edit),
+            click.option("--username", metavar="USER",
+                         help="Account for digest auth (and registration)."
+                         + (" Empty string: no auth." if edit else "")),
+            click.option("--secret-file", metavar="FILE|-",
+                         help="File whose first line is the SIP secret ('-': stdin). Without "
+                              "it, a username makes sc-asterisk prompt for the secret."),
+            click.option("--register/--no-register", default=None if edit else False,
+                         help="Register to the carrier (needs --username)."),
+            click.option("--match", multiple=True, metavar="CIDR",
+                         help="Networks the carrier calls from (repeatable; default: its host)."
+                         + (" Replaces the list." if edit else "")),
+            click.option("--codecs", default=None if edit else "alaw,ulaw",
+                         show_default=not edit, help="Codecs in preference order."),
+            click.option("--max-channels", type=int, default=None if edit else 30,
+                         show_default=not edit, help="Calls at once on this trunk."),
+            click.option("--cps", type=float, default=None if edit else 5.0,
+                         show_default=not edit, help="Calls started per second at most."),
+            click.option("--qualify", "qualify_s", type=int, default=None if edit else 60,
+                         show_default=not edit,
+                         help="Seconds between OPTIONS pings; 0 for a carrier that ignores them."),
+            click.option("--caller-id-policy",
+                         type=click.Choice(["from", "pai", "rpid", "account"]),
+                         default=None if edit else "from", show_default=not edit,
+                         help="from: campaign number in From; pai/rpid: in that header, From "
+                              "carries the account; account: the carrier's own number."),
+            click.option("--dial-prefix", default=None, metavar="DIGITS",
+                         help="Prepended to every dialed number (0-9 * # +)."),
+            click.option("--rate-per-minute", default=None, metavar="PRICE",
+                         help="Price of a minute, for cost reports."),
+            click.option("--billing-increment", "billing_increment_s", type=int,
+                         default=None if edit else 1, show_default=not edit,
+                         help="Seconds the carrier bills by."),
+            click.option("--enable/--disable", "enabled", default=None if edit else True,
+                         help="A disabled trunk is not rendered on any node."),
+            click.option("--node", "nodes", multiple=True, metavar="NODE",
+                         help="Nodes that carry this trunk (repeatable)."
+                         + (" Replaces the list." if edit else "")),
+        ]
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return fn
+    return deco
+
+
+@cli.group()
+def trunk() -> None:
+    """Carrier SIP trunks, rendered into each node's sc-trunks.conf.
+
+    Example: sc-asterisk trunk add acme --host sip.acme.example --username 0123 --register
+    """
+
+
+@trunk.command()
+@click.argument("name")
+@trunk_options(edit=False)
+@pass_context
+def add(ctx: Context, name: str, host_port: str, secret_file, nodes, **opts) -> None:
+    """Add a trunk. With --username, the secret comes from --secret-file or a prompt.
+
+    Example: sc-asterisk trunk add acme --host 203.0.113.10:5060 --username 0123 --register \\
+    --match 203.0.113.0/24 --codecs alaw --node paris-1
+    """
+    host, port = split_host_port(host_port)
+    secret = _secret(secret_file, ask=bool(opts.get("username")))
+    spec = lib.TrunkSpec(name=name, host=host, port=port, secret=secret,
+                         match=tuple(opts.pop("match")), dial_prefix=opts.pop("dial_prefix") or "",
+                         **opts)
+    lib.check_spec(spec)  # every field, before opening the database
+    with ctx.db().session() as s:
+        t = lib.add_trunk(s, ctx.settings.secrets_dir, spec, list(nodes))
+        carried = ", ".join(n.name for n in t.nodes)
+    click.echo(f"trunk {name} added" + (f", carried by {carried}" if carried else "")
+               + "; run `sc-asterisk trunk apply` to load it on the nodes")
+
+
+@trunk.command()
+@click.argument("name")
+@trunk_options(edit=True)
+@click.option("--new-secret", is_flag=True, help="Prompt for a new secret.")
+@pass_context
+def edit(ctx: Context, name: str, host_port, secret_file, nodes, new_secret: bool, **opts) -> None:
+    """Change some settings of a trunk; the others stay.
+
+    Example: sc-asterisk trunk edit acme --cps 10 --codecs alaw,ulaw --node paris-1 --node lyon-1
+    """
+    changes = {k: v for k, v in opts.items() if v is not None and v != ()}
+    if "match" in changes:
+        changes["match"] = tuple(changes["match"])
+    if host_port is not None:
+        changes["host"], changes["port"] = split_host_port(host_port)
+    if secret_file is not None or new_secret:
+        changes["secret"] = _secret(secret_file, ask=True)
+    if not changes and not nodes:
+        raise click.UsageError("nothing to change: give at least one option")
+    with ctx.db().session() as s:
+        lib.edit_trunk(s, ctx.settings.secrets_dir, name, nodes=list(nodes) if nodes else None,
+                       **changes)
+    click.echo(f"trunk {name} changed; run `sc-asterisk trunk apply` to load it on the nodes")
+
+
+@trunk.command("list")
+@pass_context
+def list_(ctx: Context) -> None:
+    """List trunks.
+
+    Example: sc-asterisk trunk list
+    """
+    with ctx.db().session() as s:
+        rows = [lib.describe(t) for t in lib.list_trunks(s)]
+    if not rows:
+        click.echo("no trunk yet: sc-asterisk trunk add NAME --host HOST")
+        return
+    click.echo(f"{'name':16} {'host':28} {'tr':3} {'reg':3} {'chan':>4} {'cps':>5} {'on':3} nodes")
+    for r in rows:
+        click.echo(f"{r['name']:16} {r['host']:28} {r['transport']:3} {r['register']:3} "
+                   f"{r['max channels']:>4} {r['cps']:>5} {r['enabled']:3} {r['nodes']}")
+
+
+@trunk.command()
+@click.argument("name")
+@pass_context
+def show(ctx: Context, name: str) -> None:
+    """Show a trunk's settings (the secret is masked).
+
+    Example: sc-asterisk trunk show acme
+    """
+    with ctx.db().session() as s:
+        info = lib.describe(lib.get_trunk(s, name))
+    for key, value in info.items():
+        click.echo(f"{key:18} {value}")
+
+
+@trunk.command()
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_context
+def remove(ctx: Context, name: str, yes: bool) -> None:
+    """Remove a trunk and its secret; `trunk apply` then unloads it from the nodes.
+
+    Example: sc-asterisk trunk remove acme --yes && sc-asterisk trunk apply
+    """
+    if not yes:
+        click.confirm(f"remove trunk {name}?", abort=True)
+    with ctx.db().session() as s:
+        lib.remove_trunk(s, name)
+    click.echo(f"trunk {name} removed; run `sc-asterisk trunk apply` to unload it from the nodes")
+
+
+@trunk.command()
+@click.option("--node", "nodes", multiple=True, metavar="NODE",
+              help="Only these nodes (default: every enabled node).")
+@pass_context
+def apply(ctx: Context, nodes) -> None:
+    """Render each node's sc-trunks.conf and reload PJSIP there over AMI.
+
+    Every node's file is rendered and checked before any is written.
+
+    Example: sc-asterisk trunk apply --node paris-1
+    """
+    with ctx.db().session() as s:
+        targets = [get_node(s, n) for n in nodes] if nodes else list_nodes(s, enabled_only=True)
+        plans = [plan_apply(n) for n in targets]
+    if not plans:
+        raise ConfigError("no node to apply to", fix="add one: sc-asterisk node add")
+    for plan in plans:
+        check_target(plan.path)
+    failed = False
+    for plan in plans:
+        answer, problems = asyncio.run(apply_plan(plan))
+        click.echo(f"{plan.node}: {plan.path} ({len(plan.trunks)} trunks: "
+                   f"{', '.join(plan.trunks) or '-'}); {answer}")
+        for problem in problems:
+            click.echo(f"{plan.node}: FAILED: {problem} (see the node's Asterisk log)", err=True)
+        failed = failed or bool(problems)
+    if failed:
+        raise SystemExit(1)  # main() would drop the code of click's Exit(1)
+
+
+@trunk.command("test")
+@click.argument("name")
+@click.option("--node", "node_name", metavar="NODE",
+              help="Node to test from (default: the first that carries the trunk).")
+@click.option("--number", metavar="NUMBER", help="Also place a test call to this number.")
+@click.option("--prompt", metavar="AUDIO",
+              help="Imported audio to play on the test call (default: a 2 s tone).")
+@click.option("--caller-id", metavar="NUMBER", help="Caller-ID of the test call.")
+@click.option("--ring-timeout", type=click.IntRange(5, 120), default=30, show_default=True)
+@pass_context
+def test_(ctx: Context, name: str, node_name, number, prompt, caller_id, ring_timeout) -> None:
+    """Qualify the trunk (OPTIONS, round-trip time), show its registration and optionally
+    call a number through it. Exit status 1 when something is wrong.
+
+    Example: sc-asterisk trunk test acme --number +33612345678
+    """
+    from ..telecom.link import ami_link
+    from ..telecom.probe import qualify, registration, test_call
+    with ctx.db().session() as s:
+        t = lib.get_trunk(s, name)
+        carriers = [n for n in t.nodes if n.enabled]
+        if node_name:
+            node = get_node(s, node_name)
+        elif carriers:
+            node = carriers[0]
+        else:
+            raise ConfigError(f"no enabled node carries trunk {t.name}",
+                              fix=f"sc-asterisk trunk edit {t.name} --node NODE")
+        info = node_info(node)
+        registers, qualify_s, prefix = t.register, t.qualify_s, t.dial_prefix
+        trunk_name = t.name
+        played = _prompt(s, prompt, info) if number else None
+
+    async def run() -> bool:
+        ok = True
+        async with ami_link(info) as ami:
+            click.echo(f"trunk {trunk_name} on node {info.name}")
+            if qualify_s:
+                q = await qualify(ami, trunk_name)
+                for c in q.contacts:
+                    rtt = f", RTT {c.rtt_ms:.1f} ms" if c.rtt_ms is not None else ""
+                    click.echo(f"  qualify       {c.status}{rtt} ({c.uri})")
+                if not q.contacts:
+                    click.echo("  qualify       no contact")
+                ok = ok and q.reachable
+            else:
+                click.echo("  qualify       off for this trunk (--qualify 0)")
+            if registers:
+                r = await registration(ami, trunk_name)
+                state = r.status if r else "not loaded (run trunk apply)"
+                exp = f" (expires in {r.expires_s} s)" if r and r.expires_s is not None else ""
+                click.echo(f"  registration  {state}{exp}")
+                ok = ok and r is not None and r.status == "Registered"
+            if number:
+                path, ms = played
+                res = await test_call(ami, trunk_name, number, path, ms, dial_prefix=prefix,
+                                      caller_id=caller_id, ring_timeout_s=ring_timeout)
+                heard = (f", listened {res.listened_ms} of {res.prompt_ms} ms"
+                         if res.listened_ms is not None else "")
+                cause = f" (cause {res.cause} {res.cause_txt or ''})".rstrip() \
+                    if res.cause else ""
+                click.echo(f"  test call     {_masked(number)} {res.outcome} after "
+                           f"{res.ring_ms} ms{heard}{cause}")
+                ok = ok and res.answered
+        return ok
+
+    if not asyncio.run(run()):
+        raise SystemExit(1)  # main() would drop the code of click's Exit(1)
+
+
+def _prompt(session, audio_name: str | None, info) -> tuple[str, int]:
+    from ..telecom.probe import write_test_prompt
+    if audio_name is None:
+        return write_test_prompt(info.sounds_dir, info.asterisk_sounds_dir)
+    from .. import audio as audio_lib
+    asset = audio_lib.get_asset(session, audio_name)
+    audio_lib.publish(asset, info.sounds_dir)
+    return audio_lib.asterisk_name(asset, info.asterisk_sounds_dir), asset.duration_ms
+
+
+def _secret(secret_file: str | None, ask: bool) -> str | None:
+    if secret_file is not None:
+        return read_secret_source(secret_file)
+    if not ask:
+        return None
+    return click.prompt("SIP secret", hide_input=True, confirmation_prompt=True)
+
+
+def _masked(number: str) -> str:
+    """A number fit for the terminal and logs: its first four and last two characters."""
+    return number if len(number) <= 6 else number[:4] + "*" * (len(number) - 6) + number[-2:]

@@ -1,0 +1,283 @@
+"""From a row of text cells to a validated contact record: header mapping (French defaults,
+``--mapping col=field``) and one parser per field. A row is either entirely valid or rejected
+with one reason code; it is never half-imported.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..errors import ConfigError
+from .numbers import PhoneInfo, normalise
+
+FIELDS = ("phone", "first_name", "last_name", "postcode", "commune", "birth_date", "consent_at",
+          "consent_slot", "legal_basis")
+# GDPR article 6 bases, with the French words people write in spreadsheets.
+LEGAL_BASES = {
+    "consent": ("consent", "consentement"),
+    "contract": ("contract", "contrat"),
+    "legal-obligation": ("legal obligation", "obligation legale"),
+    "vital-interests": ("vital interests", "interets vitaux"),
+    "public-task": ("public task", "mission d interet public", "mission de service public"),
+    "legitimate-interest": ("legitimate interest", "interet legitime"),
+}
+_DEFAULT_HEADERS = {
+    "phone": ("telephone", "tel", "mobile", "portable", "phone", "numero", "numero de telephone",
+              "num tel", "gsm", "telephone mobile", "telephone portable", "tel mobile",
+              "tel portable", "phone number", "msisdn", "telephone fixe", "tel fixe"),
+    "last_name": ("nom", "nom de famille", "nom d usage", "last name", "surname", "family name"),
+    "first_name": ("prenom", "prenoms", "first name", "given name"),
+    "postcode": ("code postal", "cp", "postcode", "postal code", "zip", "zip code"),
+    "commune": ("commune", "ville", "localite", "city", "town"),
+    "birth_date": ("date de naissance", "date naissance", "naissance", "ddn", "birth date",
+                   "date of birth", "dob", "birthdate"),
+    # Not bare "consentement": such columns often hold yes/no, not a date.
+    "consent_at": ("date de consentement", "date consentement", "date du consentement",
+                   "consent date", "consent at", "consented at"),
+    "consent_slot": ("creneau", "creneau horaire", "creneau consenti", "plage horaire",
+                     "consent slot", "time slot"),
+    "legal_basis": ("base legale", "base juridique", "legal basis"),
+}
+_HEADER_FIELD = {key: name for name, keys in _DEFAULT_HEADERS.items() for key in keys}
+_FRENCH_REGIONS = {"FR", "RE", "YT", "GP", "MQ", "GF", "PM", "BL", "MF", "NC", "PF", "WF"}
+_POSTCODE = re.compile(r"^[0-9A-Z][0-9A-Z -]{1,9}$")
+# Day first (French), or ISO year first; strptime is too slow for a million rows.
+_DAY_FIRST = re.compile(r"^([0-9]{1,2})[/.\-]([0-9]{1,2})[/.\-]([0-9]{4})$")
+_YEAR_FIRST = re.compile(r"^([0-9]{4})[/\-]([0-9]{1,2})[/\-]([0-9]{1,2})$")
+_DATETIME_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S")
+_MAX_LEN = {"first_name": 100, "last_name": 100, "commune": 100, "consent_slot": 100}
+
+
+class RowRejected(Exception):
+    """A row that cannot be imported; ``reason`` is a stable code for the reject file."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@lru_cache(maxsize=65536)  # communes repeat: folding each one once keeps imports fast
+def header_key(text: str) -> str:
+    """Header or commune text folded for matching: no accents, lower case, single spaces.
+
+    Example: ``header_key(" Date_de Naissance ") == "date de naissance"``
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", plain).split())
+
+
+def check_legal_basis(value: str) -> str:
+    """Canonical GDPR legal basis for *value*; ConfigError if it names none.
+
+    Example: ``check_legal_basis("Intérêt légitime") == "legitimate-interest"``
+    """
+    key = header_key(value)
+    for name, spellings in LEGAL_BASES.items():
+        if key == header_key(name) or key in spellings:
+            return name
+    raise ConfigError(f"unknown legal basis {value!r}", fix="use one of: " + ", ".join(LEGAL_BASES))
+
+
+def parse_mapping_options(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``["Portable=phone", "Bureau=attr.office"]`` -> {header key: field}.
+
+    Example: ``parse_mapping_options(["GSM=phone"]) == {"gsm": "phone"}``
+    """
+    mapping: dict[str, str] = {}
+    for item in items:
+        column, sep, target = item.rpartition("=")
+        target = target.strip()
+        if not sep or not column.strip() or not target:
+            raise ConfigError(f"bad --mapping {item!r}", fix="write COLUMN=FIELD, e.g. GSM=phone")
+        if target not in FIELDS and target != "ignore" and not (
+                target.startswith("attr.") and len(target) > 5):
+            raise ConfigError(f"unknown field {target!r} in --mapping {item!r}",
+                              fix="use one of: " + ", ".join(FIELDS) + ", ignore, attr.NAME")
+        mapping[header_key(column)] = target
+    return mapping
+
+
+@dataclass
+class ColumnMap:
+    """Which columns feed which field; columns mapped to nothing become free attributes."""
+
+    width: int
+    fields: dict[str, list[int]] = field(default_factory=dict)
+    attributes: list[tuple[int, str]] = field(default_factory=list)
+
+    def describe(self, header: list[str]) -> dict:
+        """The mapping as JSON, recorded on the import batch."""
+        out = {name: [header[i] for i in cols] for name, cols in self.fields.items()}
+        out["attributes"] = {header[i]: key for i, key in self.attributes}
+        return out
+
+
+def build_column_map(header: list[str], overrides: dict[str, str] | None = None,
+                     file_name: str = "the file") -> ColumnMap:
+    """Map header columns to fields; error (importing nothing) if no column holds the phone.
+
+    Example: ``build_column_map(["Nom", "Tél."]).fields["phone"] == [1]``
+    """
+    overrides = dict(overrides or {})
+    keys = [header_key(h) for h in header]
+    unknown = [col for col in overrides if col not in keys]
+    if unknown:
+        raise ConfigError(f"--mapping names column(s) {', '.join(unknown)} not in {file_name}",
+                          fix="columns are: " + ", ".join(header))
+    cmap, used_keys = ColumnMap(width=len(header)), set()
+    for index, (text, key) in enumerate(zip(header, keys)):
+        target = overrides.get(key) or _HEADER_FIELD.get(key)
+        if target == "ignore":
+            continue
+        if target in FIELDS:
+            cmap.fields.setdefault(target, []).append(index)
+            continue
+        name = target[5:] if target else (text or f"column_{index + 1}")
+        while name in used_keys:
+            name += "_"
+        used_keys.add(name)
+        cmap.attributes.append((index, name))
+    if "phone" not in cmap.fields:
+        raise ConfigError(f"no phone column in {file_name}",
+                          fix="name one with --mapping COLUMN=phone; columns are: "
+                          + ", ".join(header))
+    return cmap
+
+
+@dataclass(slots=True)  # slots: cheaper to pickle back from validation workers
+class Record:
+    """A valid contact row."""
+
+    phone: PhoneInfo
+    first_name: str | None = None
+    last_name: str | None = None
+    postcode: str | None = None
+    commune: str | None = None
+    birth_date: date | None = None
+    consent_at: datetime | None = None
+    consent_slot: str | None = None
+    legal_basis: str | None = None
+    attributes: dict = field(default_factory=dict)
+
+    @property
+    def commune_key(self) -> str | None:
+        # Folding can lengthen text (ligatures): keep within the column.
+        return header_key(self.commune)[:100] if self.commune else None
+
+
+def to_record(cells: list[str], cmap: ColumnMap, region: str, today: date,
+              legal_basis: str | None = None) -> Record:
+    """Validate one row; raise RowRejected (or NumberRejected) with a reason code.
+
+    Example: ``to_record(["Dupont", "06 12 34 56 78"], cmap, "FR", date.today())``
+    """
+    if len(cells) < cmap.width:
+        raise RowRejected("missing-fields", f"{len(cells)} of {cmap.width} columns")
+    if any(c.strip() for c in cells[cmap.width:]):
+        raise RowRejected("extra-fields", f"{len(cells)} columns, header has {cmap.width}")
+    if any("\x00" in c for c in cells):  # PostgreSQL refuses NUL in text
+        raise RowRejected("nul-character")
+
+    def value(name: str) -> str | None:
+        for index in cmap.fields.get(name, ()):
+            text = cells[index].strip()
+            if text:
+                if len(text) > _MAX_LEN.get(name, 100):
+                    raise RowRejected("field-too-long", name)
+                return text
+        return None
+
+    phone = normalise(value("phone") or "", region)
+    record = Record(phone=phone, first_name=value("first_name"), last_name=value("last_name"),
+                    commune=value("commune"), consent_slot=value("consent_slot"),
+                    legal_basis=legal_basis)
+    record.postcode = _postcode(value("postcode"), phone)
+    if (text := value("birth_date")) is not None:
+        record.birth_date = _birth_date(text, today)
+    if (text := value("consent_at")) is not None:
+        record.consent_at = _consent_at(text, phone)
+    if (text := value("legal_basis")) is not None:
+        try:
+            record.legal_basis = check_legal_basis(text)
+        except ConfigError:
+            raise RowRejected("bad-legal-basis", text) from None
+    record.attributes = {key: cells[i].strip() for i, key in cmap.attributes if cells[i].strip()}
+    return record
+
+
+def _postcode(text: str | None, phone: PhoneInfo) -> str | None:
+    if text is None:
+        return None
+    code = " ".join(text.upper().split())
+    if code.replace(" ", "").isdigit():
+        code = code.replace(" ", "")  # "75 011"
+        # A 4-digit French postcode is a spreadsheet that ate the leading zero: refuse to guess.
+        if phone.region in _FRENCH_REGIONS and len(code) != 5:
+            raise RowRejected("bad-postcode", text)
+    if not _POSTCODE.match(code):
+        raise RowRejected("bad-postcode", text)
+    return code
+
+
+def parse_date(text: str) -> date:
+    """A calendar date in the formats French files use; ValueError otherwise.
+
+    Example: ``parse_date("07/03/1981") == date(1981, 3, 7)``
+    """
+    text = text.strip()
+    if match := _DAY_FIRST.match(text):
+        day, month, year = match.groups()
+        return date(int(year), int(month), int(day))
+    if match := _YEAR_FIRST.match(text):
+        year, month, day = match.groups()
+        return date(int(year), int(month), int(day))
+    if "T" in text:  # ISO timestamps from XLSX cells
+        return datetime.fromisoformat(text).date()
+    raise ValueError(text)
+
+
+def _birth_date(text: str, today: date) -> date:
+    try:
+        born = parse_date(text)
+    except ValueError:
+        raise RowRejected("bad-birth-date", text) from None
+    if born > today or born.year < 1900:
+        raise RowRejected("bad-birth-date", text)
+    return born
+
+
+def _consent_at(text: str, phone: PhoneInfo) -> datetime:
+    moment = None
+    for fmt in _DATETIME_FORMATS:
+        try:
+            moment = datetime.strptime(text, fmt)
+            break
+        except ValueError:
+            pass
+    if moment is None:
+        try:
+            moment = datetime.combine(parse_date(text), datetime.min.time())
+        except ValueError:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                raise RowRejected("bad-consent-date", text) from None
+    if moment.tzinfo is None:
+        # A bare date or time is local to the person who gave consent.
+        moment = moment.replace(tzinfo=_zone_or_utc(phone.time_zone))
+    if moment.year < 1990 or moment > datetime.now(timezone.utc):
+        raise RowRejected("bad-consent-date", text)
+    return moment.astimezone(timezone.utc)
+
+
+def _zone_or_utc(name: str | None):
+    try:
+        return ZoneInfo(name) if name else timezone.utc
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc

@@ -1,0 +1,202 @@
+"""Asterisk nodes: add, edit, remove, list, and what the dialer needs to drive one."""
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..asterisk_conf.trunks import (check_host, check_name, check_port, check_secret,
+                                    check_username, endpoint_name)
+from ..db.models_telecom import Node, Trunk
+from ..errors import ConfigError, NotFound
+from ..lab.instance import NodeInfo
+from .secret_files import read_secret, secret_path, store_secret
+
+_ASTERISK_PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """What the engineer says about a node. Example::
+
+        NodeSpec("paris-1", ami_host="10.0.0.5", ami_secret="...", agi_host="10.0.0.2",
+                 sounds_dir="/srv/sc/sounds", asterisk_sounds_dir="/var/lib/asterisk/sounds/sc",
+                 config_dir="/srv/sc/asterisk")
+    """
+
+    name: str
+    ami_host: str
+    agi_host: str
+    sounds_dir: str
+    asterisk_sounds_dir: str
+    config_dir: str
+    ami_secret: str | None = None
+    ami_port: int = 5038
+    ami_user: str = "sc-controller"
+    agi_port: int = 4573
+    max_channels: int = 30
+    enabled: bool = True
+
+
+def check_node_spec(spec: NodeSpec) -> NodeSpec:
+    """Validate every field; return the normalised spec (ConfigError names the bad field)."""
+    if not isinstance(spec.max_channels, int) or not 1 <= spec.max_channels <= 10000:
+        raise ConfigError(f"bad max channels {spec.max_channels!r}", fix="use 1 to 10000")
+    user = check_username(spec.ami_user)
+    if user is None:
+        raise ConfigError("empty AMI user", fix="give --ami-user (default sc-controller)")
+    return replace(spec, name=check_name(spec.name, "node"),
+                   ami_host=check_host(spec.ami_host, "AMI host"),
+                   ami_port=check_port(spec.ami_port, "AMI port"), ami_user=user,
+                   agi_host=check_host(spec.agi_host, "FastAGI host"),
+                   agi_port=check_port(spec.agi_port, "FastAGI port"),
+                   sounds_dir=_host_path(spec.sounds_dir, "sounds dir"),
+                   asterisk_sounds_dir=_asterisk_path(spec.asterisk_sounds_dir),
+                   config_dir=_host_path(spec.config_dir, "config dir"),
+                   enabled=bool(spec.enabled))
+
+
+def add_node(session: Session, secrets_dir: Path, spec: NodeSpec, trunks: list[str] = ()) -> Node:
+    """Register a node; its AMI secret goes to a 0600 file. Example::
+
+        add_node(s, settings.secrets_dir, spec, trunks=["acme"])
+    """
+    spec = check_node_spec(spec)
+    if spec.ami_secret is None:
+        raise ConfigError(f"node {spec.name} has no AMI secret",
+                          fix="give --ami-secret-file FILE (or type it at the prompt)")
+    check_secret(spec.ami_secret)
+    if find_node(session, spec.name) is not None:
+        raise ConfigError(f"node {spec.name} already exists",
+                          fix=f"choose another name, or: sc-asterisk node remove {spec.name}")
+    carried = [_trunk(session, t) for t in trunks]
+    columns = {f.name: getattr(spec, f.name) for f in fields(NodeSpec) if f.name != "ami_secret"}
+    node = Node(**columns, ami_secret_file="", trunks=carried)
+    session.add(node)
+    session.flush()
+    node.ami_secret_file = str(store_secret(secret_path(secrets_dir, "node", spec.name),
+                                            spec.ami_secret))
+    return node
+
+
+def edit_node(session: Session, secrets_dir: Path, name: str, trunks: list[str] | None = None,
+              **changes) -> Node:
+    """Change some fields of a node; ``trunks`` replaces the set of trunks it carries.
+
+    Example: ``edit_node(s, settings.secrets_dir, "paris-1", max_channels=60)``
+    """
+    node = get_node(session, name)
+    unknown = (set(changes) - {f.name for f in fields(NodeSpec)}) | ({"name"} & set(changes))
+    if unknown:
+        raise ConfigError(f"cannot change {', '.join(sorted(unknown))}",
+                          fix="remove the node and add it again")
+    current = NodeSpec(**{f.name: getattr(node, f.name) for f in fields(NodeSpec)
+                          if f.name != "ami_secret"})
+    spec = check_node_spec(replace(current, **{k: v for k, v in changes.items()
+                                               if k != "ami_secret"}))
+    if changes.get("ami_secret") is not None:
+        check_secret(changes["ami_secret"])
+    carried = [_trunk(session, t) for t in trunks] if trunks is not None else None
+    for f in fields(NodeSpec):
+        if f.name != "ami_secret":
+            setattr(node, f.name, getattr(spec, f.name))
+    if carried is not None:
+        node.trunks = carried
+    if changes.get("ami_secret") is not None:
+        node.ami_secret_file = str(store_secret(secret_path(secrets_dir, "node", node.name),
+                                                changes["ami_secret"]))
+    return node
+
+
+def remove_node(session: Session, name: str) -> None:
+    """Forget a node (its rendered files on the node are left for the engineer to remove)."""
+    node = get_node(session, name)
+    secret_file = node.ami_secret_file
+    session.delete(node)
+    session.flush()
+    if secret_file:
+        Path(secret_file).unlink(missing_ok=True)
+
+
+def find_node(session: Session, name: str) -> Node | None:
+    return session.scalar(select(Node).where(func.lower(Node.name) == str(name).lower()))
+
+
+def get_node(session: Session, name: str) -> Node:
+    node = find_node(session, name)
+    if node is None:
+        raise NotFound(f"no node named {name!r}", fix="see: sc-asterisk node list")
+    return node
+
+
+def list_nodes(session: Session, enabled_only: bool = False) -> list[Node]:
+    query = select(Node).order_by(Node.name)
+    if enabled_only:
+        query = query.where(Node.enabled.is_(True))
+    return list(session.scalars(query))
+
+
+def carried_trunks(node: Node) -> list[Trunk]:
+    """The enabled trunks a node carries, by name."""
+    return [t for t in node.trunks if t.enabled]
+
+
+def node_info(node: Node, trunk: str | None = None) -> NodeInfo:
+    """What the controller needs to drive *node* (reads the AMI secret file).
+
+    ``trunk_endpoint`` is the endpoint of *trunk* if given, else of the first enabled trunk the
+    node carries (by name), else empty.
+
+    Example: ``Controller(db, node_info(get_node(s, "paris-1")))``
+    """
+    carried = carried_trunks(node)
+    if trunk is not None:
+        names = {t.name.lower(): t.name for t in carried}
+        if trunk.lower() not in names:
+            raise ConfigError(f"node {node.name} does not carry trunk {trunk}",
+                              fix=f"sc-asterisk node edit {node.name} --trunk {trunk}")
+        chosen = names[trunk.lower()]
+    else:
+        chosen = carried[0].name if carried else None
+    return NodeInfo(name=node.name, ami_host=node.ami_host, ami_port=node.ami_port,
+                    ami_user=node.ami_user, ami_secret=read_secret(node.ami_secret_file),
+                    agi_host=node.agi_host, agi_port=node.agi_port, sounds_dir=node.sounds_dir,
+                    asterisk_sounds_dir=node.asterisk_sounds_dir,
+                    trunk_endpoint=endpoint_name(chosen) if chosen else "")
+
+
+def describe(node: Node) -> dict[str, str]:
+    """A node for humans; the secret is masked and never read."""
+    return {"name": node.name, "ami": f"{node.ami_host}:{node.ami_port}",
+            "ami user": node.ami_user, "ami secret": f"******** ({node.ami_secret_file})",
+            "fastagi": f"{node.agi_host}:{node.agi_port} (as the node reaches the controller)",
+            "max channels": str(node.max_channels), "sounds dir": node.sounds_dir,
+            "asterisk sounds dir": node.asterisk_sounds_dir, "config dir": node.config_dir,
+            "enabled": "yes" if node.enabled else "no",
+            "trunks": ",".join(t.name for t in node.trunks) or "-"}
+
+
+def _trunk(session: Session, name: str) -> Trunk:
+    from .trunks import get_trunk
+    return get_trunk(session, name)
+
+
+def _host_path(value: str, what: str) -> str:
+    path = str(value or "")
+    if not path.startswith("/") or "\n" in path or "\0" in path:
+        raise ConfigError(f"bad {what} {path!r}", fix="give an absolute path")
+    return str(Path(path))
+
+
+def _asterisk_path(value: str) -> str:
+    # Asterisk sees this path in the dialplan (SC_SOUNDS) and in AGI arguments, so it follows the
+    # same narrow alphabet as every rendered value.
+    path = str(value or "")
+    if not _ASTERISK_PATH.fullmatch(path):
+        raise ConfigError(f"bad Asterisk sounds dir {path!r}",
+                          fix="give an absolute path of letters, digits and . _ / -")
+    return posixpath.normpath(path)

@@ -1,0 +1,104 @@
+"""Engine through the real lab: caps, pacing, pause, calling windows. Every count comes from
+SIPp (what reached the callees), never from the controller's own counters."""
+import asyncio
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from campaigns import (attempts, campaign_status, make_campaign, max_overlap, numbers, plan_for,
+                       wait_until)
+from sc_asterisk.dialer.lifecycle import set_status
+from sc_asterisk.lab.sipp import Simulator
+from sc_asterisk.service import Controller
+
+JITTER_S = 0.03   # loopback + event-loop scheduling between our claim and SIPp's clock
+
+
+def run_to_end(db, node, name):
+    async def go():
+        async with Controller(db, node) as controller:
+            await controller.run_campaign(name)
+    asyncio.run(go())
+
+
+def test_channel_cap_is_never_exceeded(lab, db, prompts, tmp_path):
+    nums = numbers(20, 16)
+    make_campaign(db, prompts, "cap", nums, max_channels=4, cps=50, ring_timeout_s=5)
+    with Simulator(plan_for(nums, ring_ms=50, hold_ms=900), lab.ports.callees, tmp_path) as sim:
+        run_to_end(db, lab.node_info(), "cap")
+        calls = sim.truth()
+    assert len(calls) == 16 and all(c.outcome == "answered" for c in calls)
+    # channel in use on the callee side: from its INVITE to its BYE
+    assert max_overlap([(c.invite_ms, c.end_ms) for c in calls]) == 4
+
+
+def test_cps_is_never_exceeded_and_followed(lab, db, prompts, tmp_path):
+    nums = numbers(21, 25)
+    make_campaign(db, prompts, "cps", nums, max_channels=50, cps=5, ring_timeout_s=5)
+    with Simulator(plan_for(nums, ring_ms=20, hold_ms=300), lab.ports.callees, tmp_path) as sim:
+        run_to_end(db, lab.node_info(), "cps")
+        invites = sorted(ms for ms, _n in sim.invites())
+    assert len(invites) == 25
+    # any 6 consecutive INVITEs span at least one second: never more than 5 in a second
+    assert min(b - a for a, b in zip(invites, invites[5:])) >= 1000 - JITTER_S * 1000
+    # and the pace follows the target: 24 intervals at 5/s = 4.8 s
+    span_s = (invites[-1] - invites[0]) / 1000
+    assert abs(span_s - 4.8) <= 0.15
+
+
+def test_pause_stops_originates_and_resume_finishes(lab, db, prompts, tmp_path):
+    nums = numbers(22, 20)
+    make_campaign(db, prompts, "pause", nums, max_channels=10, cps=4, ring_timeout_s=5)
+    node = lab.node_info()
+
+    async def go(sim):
+        async with Controller(db, node) as controller:
+            await asyncio.to_thread(set_status, db, "pause", "running")
+            serving = asyncio.create_task(controller.serve())
+            await wait_until(lambda: len(sim.invites()) >= 4, 10)
+            await asyncio.to_thread(set_status, db, "pause", "paused")
+            paused_at = time.time() * 1000
+            await asyncio.sleep(2.0)      # 8 more calls would have started at 4 cps
+            during_pause = [ms for ms, _ in sim.invites() if ms > paused_at + JITTER_S * 1000]
+            await asyncio.to_thread(set_status, db, "pause", "running")
+            await wait_until(lambda: campaign_status(db, "pause") == "completed", 30)
+            controller.scheduler.stop()
+            await serving
+            return during_pause
+
+    with Simulator(plan_for(nums, ring_ms=20, hold_ms=500), lab.ports.callees, tmp_path) as sim:
+        during_pause = asyncio.run(go(sim))
+        per_number = Counter(n for _ms, n in sim.invites())
+    assert during_pause == []
+    assert len(per_number) == 20 and set(per_number.values()) == {1}
+
+
+def test_window_closing_mid_campaign_stops_calls(lab, db, prompts, tmp_path):
+    paris = ZoneInfo("Europe/Paris")
+    close = datetime.now(paris) + timedelta(seconds=3)
+    if close.date() != datetime.now(paris).date():      # never straddle midnight
+        time.sleep(4)
+        close = datetime.now(paris) + timedelta(seconds=3)
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[close.weekday()]
+    window = f"{day} 00:00-{close:%H:%M:%S} +holidays"
+    nums = numbers(23, 30)
+    make_campaign(db, prompts, "window", nums, tz="Europe/Paris", windows=window,
+                  max_channels=30, cps=5, ring_timeout_s=5)
+    node = lab.node_info()
+
+    async def go():
+        async with Controller(db, node) as controller:
+            await asyncio.to_thread(set_status, db, "window", "running")
+            serving = asyncio.create_task(controller.serve())
+            await asyncio.sleep(max(0.0, close.timestamp() - time.time()) + 1.5)
+            controller.scheduler.stop()
+            await serving
+
+    with Simulator(plan_for(nums, ring_ms=20, hold_ms=300), lab.ports.callees, tmp_path) as sim:
+        asyncio.run(go())
+        invites = [ms for ms, _ in sim.invites()]
+    assert 5 <= len(invites) < 30                      # some were dialed, not all
+    assert max(invites) <= close.timestamp() * 1000 + JITTER_S * 1000
+    waiting = [a for a in attempts(db, "window") if a[1] == "queued"]
+    assert len(waiting) == 30 - len(invites)

@@ -1,0 +1,127 @@
+"""``sc-asterisk asterisk render``: the include files for an existing Asterisk, and the complete
+configuration for a dedicated one, from the renderer the lab runs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from asterisk.config import Config  # pyst2's parser: an independent reader
+from click.testing import CliRunner
+
+from sc_asterisk.asterisk_conf import NodeConfig, render
+from sc_asterisk.asterisk_conf.kit import render_kit
+from sc_asterisk.asterisk_conf.render import AMI_READ_CLASSES, AMI_WRITE_CLASSES
+from sc_asterisk.asterisk_conf.trunks import MARKER
+from sc_asterisk.cli import main
+from sc_asterisk.errors import ConfigError
+
+AMI_SECRET = "ami-s3cret-7"
+KIT = {"sc-manager.conf", "sc-globals.conf", "sc-dialplan.conf", "sc-trunks.conf"}
+
+
+@pytest.fixture
+def sc(tmp_path, db):
+    def run(*args, input=None):
+        with CliRunner().isolation(input=input) as (out, err, _mixed):
+            try:
+                main(["--db", db.url, "--home", str(tmp_path / "home"), *args])
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+        return code, out.getvalue().decode(), err.getvalue().decode()
+
+    code, _out, err = run("node", "add", "paris-1", "--ami", "10.0.0.5", "--agi",
+                          "10.0.0.2:4573", "--sounds-dir", str(tmp_path / "snd"),
+                          "--asterisk-sounds-dir", "/var/lib/asterisk/sounds/sc",
+                          "--config-dir", str(tmp_path / "etc"), input=AMI_SECRET + "\n")
+    assert code == 0, err
+    assert run("trunk", "add", "acme", "--host", "192.0.2.10", "--node", "paris-1")[0] == 0
+    return run
+
+
+def parse(path: Path) -> dict[str, dict[str, str]]:
+    return {c.name: {v.name.strip(): v.value.strip() for v in c.items}
+            for c in Config(str(path)).categories}
+
+
+def test_kit_for_an_existing_asterisk(sc, tmp_path):
+    out = tmp_path / "kit"
+    code, stdout, err = sc("asterisk", "render", "--node", "paris-1", "--out", str(out))
+    assert code == 0, err
+    assert {p.name for p in out.iterdir()} == KIT
+    for path in out.iterdir():
+        assert path.read_text().startswith(MARKER)
+        assert path.stat().st_mode & 0o777 == 0o640
+    user = parse(out / "sc-manager.conf")["sc-controller"]
+    assert user["secret"] == AMI_SECRET
+    assert set(user["read"].split(",")) == set(AMI_READ_CLASSES) == {"call", "cdr", "system"}
+    assert set(user["write"].split(",")) == set(AMI_WRITE_CLASSES)
+    # Only the controller may log in: its address, as the node reaches it for FastAGI.
+    assert user["deny"] == "0.0.0.0/0.0.0.0" and user["permit"] == "10.0.0.2/255.255.255.255"
+    globals_ = (out / "sc-globals.conf").read_text()
+    assert "SC_AGI = agi://10.0.0.2:4573\n" in globals_
+    assert "SC_SOUNDS = /var/lib/asterisk/sounds/sc\n" in globals_
+    assert "[" not in globals_.replace("[globals]", "")   # lines for inside [globals] only
+    assert "[sc-broadcast]" in (out / "sc-dialplan.conf").read_text()
+    assert "[acme]" in (out / "sc-trunks.conf").read_text()
+    assert "#include sc-manager.conf" in stdout and "#tryinclude sc-trunks.conf" in stdout
+
+
+def test_kit_pieces_are_the_lab_files_pieces():
+    cfg = NodeConfig(node="n1", etc_dir="/e", run_dir="/r", log_dir="/l", lib_dir="/b",
+                     spool_dir="/s", ami_secret="k3y", agi_host="10.0.0.2", sounds_dir="/snd")
+    full, kit = render(cfg), render_kit(cfg)
+    user = kit["sc-manager.conf"].split("\n[", 1)[1]
+    assert "\n[" + user.rstrip("\n") in full["manager.conf"]
+    globals_ = kit["sc-globals.conf"].split("#include sc-globals.conf\n", 1)[1]
+    assert "[globals]\n" + globals_ in full["extensions.conf"]
+
+
+def test_controller_network_and_bad_address(sc, tmp_path):
+    out = tmp_path / "kit"
+    assert sc("asterisk", "render", "--node", "paris-1", "--out", str(out),
+              "--controller", "172.28.0.0/16")[0] == 0
+    assert parse(out / "sc-manager.conf")["sc-controller"]["permit"] == "172.28.0.0/255.255.0.0"
+    code, _out, err = sc("asterisk", "render", "--node", "paris-1", "--out", str(tmp_path / "x"),
+                         "--controller", "controller.local")
+    assert code == 2 and "not an IP address" in err
+    assert not (tmp_path / "x").exists() or list((tmp_path / "x").iterdir()) == []
+
+
+def test_full_configuration_for_a_dedicated_asterisk(sc, tmp_path):
+    out = tmp_path / "etc"
+    code, _out, err = sc("asterisk", "render", "--node", "paris-1", "--out", str(out), "--full",
+                         "--controller", "172.28.0.0/16", "--sip-bind", "0.0.0.0:5060")
+    assert code == 0, err
+    names = {p.name for p in out.iterdir()}
+    assert {"asterisk.conf", "manager.conf", "pjsip.conf", "extensions.conf", "modules.conf",
+            "sc-dialplan.conf", "sc-trunks.conf"} <= names
+    manager = parse(out / "manager.conf")
+    assert manager["general"]["bindaddr"] == "0.0.0.0"
+    assert manager["sc-controller"]["permit"] == "172.28.0.0/255.255.0.0"
+    assert parse(out / "asterisk.conf")["directories"]["astetcdir"] == "/etc/asterisk"
+    assert "#tryinclude sc-trunks.conf" in (out / "pjsip.conf").read_text()
+    assert '#include "/etc/asterisk/sc-dialplan.conf"' in (out / "extensions.conf").read_text()
+
+
+def test_never_overwrites_a_file_it_did_not_write(sc, tmp_path):
+    out = tmp_path / "etc"
+    out.mkdir()
+    (out / "manager.conf").write_text("[general]\nenabled = no\n")
+    code, _out, err = sc("asterisk", "render", "--node", "paris-1", "--out", str(out), "--full")
+    assert code == 2 and "manager.conf was not written by sc-asterisk" in err
+    assert [p.name for p in out.iterdir()] == ["manager.conf"]     # nothing else written
+    assert (out / "manager.conf").read_text() == "[general]\nenabled = no\n"
+
+
+def test_a_value_with_a_trailing_newline_is_unsafe():
+    cfg = NodeConfig(node="n1", etc_dir="/e", run_dir="/r", log_dir="/l", lib_dir="/b",
+                     spool_dir="/s", ami_secret="k3y\n")
+    with pytest.raises(ConfigError):
+        render_kit(cfg)
+
+
+def test_render_command_has_help_with_an_example():
+    from sc_asterisk.cli.asterisk import asterisk_group
+    for name, command in asterisk_group.commands.items():
+        assert "Example:" in (command.help or ""), name
