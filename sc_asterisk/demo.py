@@ -32,16 +32,22 @@ class DemoCallee:
     behaviour: str
     hold_ms: int = 0
     ring_ms: int = 800
+    dtmf: str | None = None
+    dtmf_at_ms: int | None = None
 
 
 def demo_callees() -> list[DemoCallee]:
-    """Mixed behaviours: full listen, hang-up mid-message, during the notice, busy, no answer,
-    unavailable (503)."""
-    plan = ([("answer", 45000)] * 6 + [("answer", h) for h in (5000, 9000, 12500, 17000)]
-            + [("answer", h) for h in (26000, 30000, 34000, 38000)]
-            + [("busy", 0)] * 2 + [("noanswer", 0)] * 2 + [("reject", 0)] * 2)
-    return [DemoCallee(f"+331990000{i:02d}", b, h, 500 + 100 * (i % 8))
-            for i, (b, h) in enumerate(plan, start=1)]
+    """Mixed behaviours against the sample script (intro 4.2 s, message 23.0 s, notice 17.9 s):
+    full listens, hang-ups during the message and during the notice, an opt-out by pressing 9,
+    a stray digit that must not stop the message, busy, no answer, unavailable (503)."""
+    plan = ([("answer", 50000, None)] * 4
+            + [("answer", h, None) for h in (9000, 13000, 17000, 21000)]
+            + [("answer", h, None) for h in (30000, 34000, 38000, 42000)]
+            + [("dtmf", 50000, ("9", 8000)), ("dtmf", 50000, ("5", 8000))]
+            + [("busy", 0, None)] * 2 + [("noanswer", 0, None)] * 2 + [("reject", 0, None)] * 2)
+    return [DemoCallee(f"+331990000{i:02d}", b, h, 500 + 100 * (i % 8),
+                       d[0] if d else None, d[1] if d else None)
+            for i, (b, h, d) in enumerate(plan, start=1)]
 
 
 def run_demo(db: Database, lab: LabInstance, workdir: Path, echo=print, mirror: str | None = None
@@ -53,9 +59,11 @@ def run_demo(db: Database, lab: LabInstance, workdir: Path, echo=print, mirror: 
     callees = demo_callees()
     name = time.strftime("demo-%Y%m%d-%H%M%S")
     with db.session() as s:
-        for prompt in ("message", "notice"):
+        for prompt in ("optout-intro", "message", "notice", "optout-confirm"):
             import_audio(s, SOUNDS_DIR / f"{prompt}.wav", f"demo-{prompt}")
         campaign = create_campaign(s, name, message="demo-message", notice="demo-notice",
+                                   optout_intro="demo-optout-intro",
+                                   optout_confirm="demo-optout-confirm",
                                    max_channels=20, cps=5, ring_timeout_s=8,
                                    # simulated callees only: no legal window applies
                                    windows="always", retry_policy=NO_RETRY)
@@ -73,7 +81,8 @@ def run_demo(db: Database, lab: LabInstance, workdir: Path, echo=print, mirror: 
         queue_contacts(s, campaign, ids)
     plan = CalleePlan()
     for c in callees:
-        plan.add(c.number, c.behaviour, ring_ms=c.ring_ms, hold_ms=c.hold_ms)
+        plan.add(c.number, c.behaviour, ring_ms=c.ring_ms, hold_ms=c.hold_ms, dtmf=c.dtmf,
+                 dtmf_at_ms=c.dtmf_at_ms)
     echo(f"campaign {name}: dialing {len(callees)} simulated callees through {node.name}")
     with Simulator(plan, port=lab.ports.callees, workdir=workdir) as sim:
         asyncio.run(_run(db, node, name))
@@ -98,8 +107,9 @@ def _rows(db: Database, name: str, truth: dict) -> list[dict]:
             t = truth.get(a.number.lstrip("+"))
             rows.append({
                 "number": a.number, "outcome": a.record.outcome if a.record else a.state,
-                "message_ms": seg["message"].listened_ms if "message" in seg else 0,
-                "notice_ms": seg["notice"].listened_ms if "notice" in seg else 0,
+                **{f"{role}_ms": seg[role].listened_ms if role in seg else 0
+                   for role in ("optout-intro", "message", "notice")},
+                "opted_out": bool(a.record and a.record.opted_out),
                 "callee_hung_up_after_ms": (round(t.end_ms - t.answer_ms)
                                             if t and t.answer_ms and t.ended_by == "callee" else None),
             })
@@ -107,10 +117,12 @@ def _rows(db: Database, name: str, truth: dict) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
-    head = f"{'number':<14} {'outcome':<12} {'message ms':>10} {'notice ms':>10} {'SIPp BYE at':>12}"
+    head = (f"{'number':<14} {'outcome':<12} {'intro ms':>9} {'message ms':>10} {'notice ms':>10}"
+            f" {'opt-out':>7} {'SIPp BYE at':>12}")
     lines = [head, "-" * len(head)]
     for r in rows:
         bye = "" if r["callee_hung_up_after_ms"] is None else str(r["callee_hung_up_after_ms"])
-        lines.append(f"{r['number']:<14} {r['outcome']:<12} {r['message_ms']:>10} "
-                     f"{r['notice_ms']:>10} {bye:>12}")
+        lines.append(f"{r['number']:<14} {r['outcome']:<12} {r['optout-intro_ms']:>9} "
+                     f"{r['message_ms']:>10} {r['notice_ms']:>10} "
+                     f"{'yes' if r['opted_out'] else '':>7} {bye:>12}")
     return "\n".join(lines)

@@ -13,13 +13,15 @@ import uuid
 
 from .agi import AgiServer
 from .ami import AmiClient
-from .callflow.broadcast import BroadcastHandler
+from .callflow.broadcast import BroadcastHandler, CallbackHandler
 from .callflow.store import CallStore
+from .config import Settings
+from .contacts.suppression import dial_check
 from .db import Database
 from .db.dialer_queries import heartbeat
 from .db.models import ControllerLease
 from .dialer.calls import CallTracker, Flight, now_ms
-from .dialer.claim import Claim, DialCheck
+from .dialer.claim import Claim
 from .dialer.reconcile import live_channels, take_orphans
 from .dialer.scheduler import NodeLink, Scheduler
 from .lab.instance import NodeInfo
@@ -36,11 +38,14 @@ class Controller:
     """
 
     def __init__(self, db: Database, nodes: list[NodeInfo] | NodeInfo,
-                 dial_check: DialCheck | None = None, agi_bind: str = "127.0.0.1",
+                 key: str | None = None, agi_bind: str = "127.0.0.1",
                  agi_port: int | None = None, stale_after_s: float = 10.0,
                  max_channels: dict[str, int] | None = None):
         nodes = [nodes] if isinstance(nodes, NodeInfo) else list(nodes)
         self.db = db
+        # The installation key hashes the suppression store: every controller of an
+        # installation must share it (SC_ASTERISK_HOME/secrets/installation-key).
+        self.key = key or Settings.load().secret("installation-key")
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.stale_after_ms = int(stale_after_s * 1000)
         self.metrics = Metrics()
@@ -55,8 +60,10 @@ class Controller:
             self.links[node.name] = NodeLink(node, ami, (max_channels or {}).get(node.name, 200))
         agi_port = agi_port or nodes[0].agi_port
         self.scheduler = Scheduler(self.store, self.tracker, self.links, self.id, agi_port,
-                                   dial_check=dial_check, metrics=self.metrics)
-        self.agi = AgiServer({"broadcast": BroadcastHandler(self.store, self.tracker.agi_finished)},
+                                   dial_check=dial_check(self.key), metrics=self.metrics)
+        self.agi = AgiServer({"broadcast": BroadcastHandler(self.store, self.key,
+                                                            self.tracker.agi_finished),
+                              "callback": CallbackHandler(self.store, self.key)},
                              host=agi_bind, port=agi_port)
         self._tasks: list[asyncio.Task] = []
 

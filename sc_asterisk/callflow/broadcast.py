@@ -1,8 +1,7 @@
-"""The ``broadcast`` FastAGI script: an answered outbound call hears its campaign's script.
-
-Reads like a checklist: find the attempt, play, record. The record is written even when the
-session is being cancelled (shutdown), because a call's result must never be lost.
-"""
+"""The FastAGI scripts: ``broadcast`` (an answered outbound call hears its campaign's script)
+and ``callback`` (someone calls the number they saw and hears the same, with the same
+opt-out). Each reads like a checklist: find the call, play, record. Records are written even
+when the session is being cancelled (shutdown): a call's result must never be lost."""
 from __future__ import annotations
 
 import asyncio
@@ -10,36 +9,67 @@ import logging
 from typing import Callable
 
 from ..agi import AgiHangup, AgiSession
-from .player import play
+from .player import PlayResult, Script, play
 from .store import CallStore
 
 log = logging.getLogger(__name__)
 
 
 class BroadcastHandler:
-    """Example: ``AgiServer({"broadcast": BroadcastHandler(store)})``."""
+    """Example: ``AgiServer({"broadcast": BroadcastHandler(store, key)})``."""
 
-    def __init__(self, store: CallStore, on_finished: Callable[[str], None] | None = None):
-        self.store = store
+    def __init__(self, store: CallStore, key: str,
+                 on_finished: Callable[[str], None] | None = None):
+        self.store, self.key = store, key
         self.on_finished = on_finished
 
     async def __call__(self, session: AgiSession) -> None:
         attempt_id = session.uniqueid
-        sounds_dir = session.env.get("agi_arg_1", "")
         try:
-            script = await self.store.script_for(attempt_id, sounds_dir)
+            script = await self.store.script_for(attempt_id, session.env.get("agi_arg_1", ""))
             if script is None:
                 log.error("broadcast: no attempt %s; hanging up", attempt_id)
                 await session.command("HANGUP")
                 return
-            result = await play(session, script)
-            # Shielded: a shutdown must not lose what this call measured.
-            await asyncio.shield(self.store.save_play(attempt_id, result))
-            if result.hung_up_by == "system" and not session.hangup_seen:
-                try:
-                    await session.command("HANGUP")
-                except AgiHangup:
-                    pass
+            await play_and_record(session, self.store, self.key, attempt_id, script)
         finally:
             if self.on_finished is not None:
                 self.on_finished(attempt_id)
+
+
+class CallbackHandler:
+    """Inbound calls to a campaign's caller-ID number (a DID on the trunk)."""
+
+    def __init__(self, store: CallStore, key: str):
+        self.store, self.key = store, key
+
+    async def __call__(self, session: AgiSession) -> None:
+        opened = await self.store.open_inbound(session.env.get("agi_extension", ""),
+                                               session.env.get("agi_callerid", ""),
+                                               session.env.get("agi_arg_1", ""))
+        if opened is None:
+            log.warning("callback: no campaign uses the number called; hanging up")
+            await session.command("HANGUP")
+            return
+        attempt_id, script = opened
+        try:
+            await play_and_record(session, self.store, self.key, attempt_id, script)
+        finally:
+            await asyncio.shield(self.store.close_inbound(attempt_id))
+
+
+async def play_and_record(session: AgiSession, store: CallStore, key: str, attempt_id: str,
+                          script: Script) -> PlayResult:
+    async def opt_out() -> None:
+        await store.opt_out(attempt_id, key)
+        log.info("call %s: opted out by DTMF; suppressed", attempt_id)
+
+    result = await play(session, script, on_optout=opt_out)
+    # Shielded: a shutdown must not lose what this call measured.
+    await asyncio.shield(store.save_play(attempt_id, result))
+    if result.hung_up_by == "system" and not session.hangup_seen:
+        try:
+            await session.command("HANGUP")
+        except AgiHangup:
+            pass
+    return result

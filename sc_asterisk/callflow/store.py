@@ -1,14 +1,24 @@
-"""What the call flow reads and writes in the database: a campaign's script for an attempt,
-and the per-segment listen results. Runs in a worker thread so a slow database never stalls
-the audio of other calls."""
+"""What the call flow reads and writes in the database: a campaign's script, the per-segment
+listen results, opt-outs, inbound callback calls. Runs in one worker thread so a slow
+database never stalls the audio of other calls (Asterisk keeps playing meanwhile)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+from sqlalchemy import select
+
 from ..audio import asterisk_name
+from ..contacts.numbers import NumberRejected, to_e164
+from ..contacts.suppression import SuppressionStore
 from ..db import CallAttempt, CallRecord, Campaign, Database, SegmentListen
 from .player import PlayResult, Script, Segment
+from .roles import CONFIRM_ROLE, PLAYED_ROLES
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class CallStore:
@@ -30,10 +40,7 @@ class CallStore:
             attempt = s.get(CallAttempt, attempt_id)
             if attempt is None:
                 return None
-            campaign = s.get(Campaign, attempt.campaign_id)
-            segments = tuple(Segment(seg.role, asterisk_name(seg.asset, sounds_dir),
-                                     seg.asset.duration_ms) for seg in campaign.segments)
-            return Script(segments=segments, optout_digit=campaign.optout_digit)
+            return campaign_script(s.get(Campaign, attempt.campaign_id), sounds_dir)
 
     async def save_play(self, attempt_id: str, result: PlayResult) -> None:
         await self.run(self._save_play, attempt_id, result)
@@ -45,6 +52,75 @@ class CallStore:
                 record = CallRecord(attempt_id=attempt_id)
                 s.add(record)
             record.hung_up_by = result.hung_up_by
+            record.opted_out = record.opted_out or result.opted_out
             record.segments = [SegmentListen(position=r.position, role=r.role, length_ms=r.length_ms,
                                              listened_ms=r.listened_ms, heard_full=r.heard_full,
                                              stop_reason=r.stop_reason) for r in result.segments]
+
+    async def opt_out(self, attempt_id: str, key: str) -> None:
+        """Suppress the attempt's number now (the call is still up) and mark the record."""
+        await self.run(self._opt_out, attempt_id, key)
+
+    def _opt_out(self, attempt_id: str, key: str) -> None:
+        with self.db.session() as s:
+            attempt = s.get(CallAttempt, attempt_id)
+            campaign = s.get(Campaign, attempt.campaign_id)
+            SuppressionStore(s, key).add(attempt.number, "opt-out",
+                                         f"dtmf:{campaign.name}:{attempt_id}")
+            record = s.get(CallRecord, attempt_id)
+            if record is not None:
+                record.opted_out = True
+
+    async def open_inbound(self, called: str, caller: str, sounds_dir: str
+                           ) -> tuple[str, Script] | None:
+        return await self.run(self._open_inbound, called, caller, sounds_dir)
+
+    def _open_inbound(self, called: str, caller: str, sounds_dir: str
+                      ) -> tuple[str, Script] | None:
+        """Record an inbound call to a campaign's caller-ID number; None if no campaign has it."""
+        digits = _digits(called)
+        with self.db.session() as s:
+            campaign = next((c for c in s.scalars(select(Campaign).where(Campaign.caller_id.is_not(None))
+                                                   .order_by(Campaign.id.desc()))
+                             if _digits(c.caller_id) == digits), None)
+            if campaign is None:
+                return None
+            try:
+                number = to_e164(caller)
+            except NumberRejected:
+                number = caller[:64] or "anonymous"
+            attempt = CallAttempt(campaign_id=campaign.id, number=number, attempt_no=0,
+                                  state="answered", trunk=campaign.trunk)
+            s.add(attempt)
+            s.flush()
+            s.add(CallRecord(attempt_id=attempt.id, direction="inbound", outcome="answered",
+                             answer_ms=now_ms(), caller_id=campaign.caller_id))
+            return attempt.id, campaign_script(campaign, sounds_dir)
+
+    async def close_inbound(self, attempt_id: str) -> None:
+        await self.run(self._close_inbound, attempt_id)
+
+    def _close_inbound(self, attempt_id: str) -> None:
+        with self.db.session() as s:
+            s.get(CallAttempt, attempt_id).state = "finished"
+            s.get(CallRecord, attempt_id).end_ms = now_ms()
+
+
+def campaign_script(campaign: Campaign, sounds_dir: str) -> Script:
+    """The played segments in order, the opt-out digit and its confirmation prompt."""
+    played = [seg for seg in campaign.segments if seg.role in PLAYED_ROLES]
+    confirm = next((seg for seg in campaign.segments if seg.role == CONFIRM_ROLE), None)
+    return Script(segments=tuple(Segment(seg.role, asterisk_name(seg.asset, sounds_dir),
+                                         seg.asset.duration_ms) for seg in played),
+                  optout_digit=campaign.optout_digit,
+                  optout_confirm=asterisk_name(confirm.asset, sounds_dir) if confirm else None)
+
+
+def _digits(number: str | None) -> str:
+    digits = "".join(ch for ch in (number or "") if ch.isdigit())
+    # 0033 1 99... and +33 1 99... and 01 99... are the same French number
+    if digits.startswith("0033"):
+        digits = digits[4:]
+    elif digits.startswith("33"):
+        digits = digits[2:]
+    return digits.lstrip("0")

@@ -29,7 +29,7 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``sc-asterisk`` console script."""
     try:
-        cli.main(args=argv, standalone_mode=False)
+        sys.exit(cli.main(args=argv, standalone_mode=False) or 0)
     except ScError as exc:
         click.echo(f"Error: {exc.one_line()}", err=True)
         sys.exit(2)

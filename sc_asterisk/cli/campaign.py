@@ -6,7 +6,7 @@ import asyncio
 import click
 from sqlalchemy import select
 
-from ..db import Campaign, Contact
+from ..db import Campaign
 from ..dialer.campaigns import create_campaign, get_campaign, queue_contacts, status_counts
 from ..dialer.lifecycle import set_status
 from .common import Context, cli, pass_context
@@ -50,20 +50,33 @@ def create(ctx: Context, name, message, notice, optout_intro, optout_digit, call
 
 @campaign.command()
 @click.argument("name")
-@click.option("--list", "list_name", metavar="NAME", help="Only contacts of this list.")
+@click.option("--where", "where", multiple=True, metavar="KEY=VALUE",
+              help="Audience filter (repeatable): postcode, commune, departement, min-age, type, "
+                   "list, attr.NAME; comma-separated values mean any of them.")
+@click.option("--min-age", "min_age_default", type=click.IntRange(0, 120), default=18,
+              show_default=True, help="Minimum age when --where gives none (political calls: 18).")
 @pass_context
-def queue(ctx: Context, name: str, list_name: str | None) -> None:
-    """Queue one attempt per contact of the audience.
+def queue(ctx: Context, name: str, where: tuple[str, ...], min_age_default: int) -> None:
+    """Queue one attempt per contact of the audience; print who was excluded and why.
 
-    Example: sc-asterisk campaign queue muni --list demo
+    Suppressed, erased, under-age, no-consent and out-of-area contacts are never queued
+    (and suppression is checked again right before every dial).
+
+    Example: sc-asterisk campaign queue muni --where commune=Villeneuve --where min-age=18
     """
+    from datetime import date
+
+    from ..contacts.targeting import parse_where, select_audience
+    filters = parse_where(where)
+    key = ctx.settings.secret("installation-key")
     with ctx.db().session() as s:
         c = get_campaign(s, name)
-        query = select(Contact.id)
-        if list_name:
-            query = query.where(Contact.list_name == list_name)
-        added = queue_contacts(s, c, s.scalars(query).all())
-        click.echo(f"{added} attempts queued for {name}")
+        audience = select_audience(s, filters, date.today(), key=key,
+                                   min_age_default=min_age_default)
+        added = queue_contacts(s, c, audience.contacts)
+    click.echo(f"{len(audience.members)} matched, {added} attempts queued for {name}")
+    for reason, count in sorted(audience.excluded.items()):
+        click.echo(f"  excluded {reason}: {count}")
 
 
 @campaign.command()

@@ -9,26 +9,50 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..db import AudioAsset, CallAttempt, CallRecord, Campaign, CampaignSegment, Contact
+from ..callflow.roles import CONFIRM_ROLE, PLAYED_ROLES
 from ..errors import ConfigError, NotFound
+from .windows import parse_window
 
-ROLES = ("optout-intro", "message", "notice")
+PROFILES = ("fr-cnil", "basic")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
+def check_profile(profile: str, roles: list[str]) -> None:
+    """Every profile needs the privacy notice; ``fr-cnil`` (the default for political calls)
+    also needs the opt-out intro ("to never be called again, press 9") before anything else."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown compliance profile {profile!r}",
+                          fix="use one of: " + ", ".join(PROFILES))
+    played = [r for r in roles if r in PLAYED_ROLES]
+    if "notice" not in played:
+        raise ConfigError("a campaign without a privacy notice cannot run",
+                          fix="give one with --notice AUDIO")
+    if profile == "fr-cnil" and played[:1] != ["optout-intro"]:
+        raise ConfigError("the fr-cnil profile needs an opt-out intro played first",
+                          fix="give --optout-intro AUDIO, or choose --profile basic")
+
+
 def create_campaign(s: Session, name: str, message: str, notice: str,
-                    optout_intro: str | None = None, **settings) -> Campaign:
+                    optout_intro: str | None = None, optout_confirm: str | None = None,
+                    compliance_profile: str = "fr-cnil", **settings) -> Campaign:
     """Create a draft campaign whose script is [intro] → message → notice.
 
-    Example: ``create_campaign(s, "municipales", message="msg", notice="notice", cps=5)``
+    Example: ``create_campaign(s, "muni", message="msg", notice="notice",
+    optout_intro="intro", cps=5)``
     """
     if not _NAME.match(name):
         raise ConfigError(f"bad campaign name {name!r}",
                           fix="use letters, digits, '.', '_' or '-' (max 100)")
     if s.scalar(select(Campaign).where(Campaign.name == name)) is not None:
         raise ConfigError(f"campaign {name!r} already exists", fix="choose another name")
-    campaign = Campaign(name=name, **settings)
     roles = ([("optout-intro", optout_intro)] if optout_intro else []) + \
-        [("message", message), ("notice", notice)]
+        [("message", message), ("notice", notice)] + \
+        ([(CONFIRM_ROLE, optout_confirm)] if optout_confirm else [])
+    check_profile(compliance_profile, [r for r, _ in roles])
+    if settings.get("windows"):
+        for line in settings["windows"].splitlines():
+            parse_window(line)          # refuse a bad window now, not at the first dial
+    campaign = Campaign(name=name, compliance_profile=compliance_profile, **settings)
     for position, (role, asset_name) in enumerate(roles):
         asset = s.scalar(select(AudioAsset).where(AudioAsset.name == asset_name))
         if asset is None:

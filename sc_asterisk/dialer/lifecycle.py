@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..db.dialer_queries import cancel_queued
 from ..errors import ConfigError
-from .campaigns import get_campaign
+from .campaigns import check_profile, get_campaign
 
 TRANSITIONS = {
     "running": {"draft", "paused", "running"},
@@ -23,9 +23,8 @@ def set_status(db, name: str, status: str) -> str:
         if campaign.status not in TRANSITIONS[status]:
             raise ConfigError(f"campaign {name!r} is {campaign.status}; it cannot become {status}",
                               fix="see: sc-asterisk campaign status " + name)
-        if status == "running" and not any(seg.role == "notice" for seg in campaign.segments):
-            raise ConfigError(f"campaign {name!r} has no privacy notice",
-                              fix="create it with --notice AUDIO")
+        if status == "running":
+            check_profile(campaign.compliance_profile, [seg.role for seg in campaign.segments])
         campaign.status = status
         if status == "cancelled":
             cancel_queued(s, campaign.id)

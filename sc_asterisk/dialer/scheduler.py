@@ -40,6 +40,8 @@ class Scheduler:
         self.store, self.tracker, self.links = store, tracker, links
         self.agi_port = agi_port
         self.controller_id = controller_id
+        # Suppression and any other last check before an INVITE may leave: never optional in
+        # a real controller (the Controller always passes the suppression store's check).
         self.dial_check = dial_check
         self.metrics = metrics
         self.stopping = asyncio.Event()

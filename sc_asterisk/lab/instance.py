@@ -81,6 +81,11 @@ class LabInstance:
         return self.root / inner_path.lstrip("/")
 
     @property
+    def callers_port(self) -> int:
+        """The source port of the lab's simulated inbound callers (SIPp UAC)."""
+        return self.ports.callees + 2
+
+    @property
     def conf_file(self) -> str:
         return f"{self.inner}/etc/asterisk.conf"
 
@@ -110,7 +115,11 @@ class LabInstance:
             endpoints=(SipEndpoint(name=self.CALLEES_ENDPOINT,
                                    contact=f"sip:127.0.0.1:{self.ports.callees}",
                                    match=f"127.0.0.1:{self.ports.callees}",
-                                   comment="the lab's simulated callees (SIPp)"),))
+                                   comment="the lab's simulated callees (SIPp)"),
+                       SipEndpoint(name="lab-inbound",
+                                   contact=f"sip:127.0.0.1:{self.callers_port}",
+                                   match=f"127.0.0.1:{self.callers_port}",
+                                   comment="simulated people calling the campaign number back")))
         for sub in ("run", "log", "lib", "spool", "sounds"):
             (self.host_dir / sub).mkdir(parents=True, exist_ok=True)
         self._write_hosts()

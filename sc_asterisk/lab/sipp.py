@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sc_asterisk.errors import ConfigError, LabError
+from sc_asterisk.lab.sipp_truth import CallTruth, parse_truth
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 CALLEE_SCENARIO = SCENARIO_DIR / "callee.xml"
@@ -40,9 +41,13 @@ PLAN_CSV = "callees.csv"
 DTMF_PCAP_DIR = Path("/usr/share/sip-tester")
 DTMF_DIGITS = "0123456789*#"
 _PCAP_NAMES = [*"0123456789", "star", "pound"]
-BEHAVIOURS = ("answer", "busy", "noanswer", "reject", "dtmf")
+BEHAVIOURS = ("answer", "busy", "noanswer", "reject", "dtmf", "machine", "human")
+# What a machine or human callee says: captures built by `python -m sc_asterisk.lab.pcap`,
+# which callee.xml names by their path relative to itself.
+MEDIA_DIR = SCENARIO_DIR.parent / "media"
+SPOKEN_AUDIO = {"machine": "greeting-machine", "human": "hello-human"}
+_RAW_SOCKET_BEHAVIOURS = ("dtmf", *SPOKEN_AUDIO)
 _NUMBER = re.compile(r"^\+?[0-9A-Za-z._-]+$")
-_TRUTH_TAG = "SCT"
 
 
 @dataclass(frozen=True)
@@ -92,9 +97,13 @@ class CalleePlan:
     ) -> Callee:
         """Add one callee; a number with or without '+' is the same callee.
 
-        ``ring_ms`` runs from the INVITE to the answer (answer, dtmf) or the refusal (busy: 486,
-        reject: 503); ``hold_ms`` from our 200 OK to our BYE, unless the caller hangs up first;
-        a dtmf callee plays ``dtmf`` (0-9 * #) as RFC 4733 events ``dtmf_at_ms`` after the ACK.
+        ``ring_ms`` runs from the INVITE to the answer (answer, dtmf, machine, human) or the
+        refusal (busy: 486, reject: 503); ``hold_ms`` from our 200 OK to our BYE, unless the
+        caller hangs up first; a dtmf callee plays ``dtmf`` (0-9 * #) as RFC 4733 events
+        ``dtmf_at_ms`` after the ACK. From the ACK on, a machine callee says an answering
+        machine's greeting (~5.6 s of speech, a beep, silence: 8 s of PCMA RTP) and a human
+        callee a short "Allô ?" (0.55 s, then 4.5 s of silence); then both keep quiet (no RTP)
+        until the end of the hold. A hold shorter than the capture cuts it.
         A noanswer callee rings until the caller's CANCEL; a number not in the plan gets 404.
 
         Example::
@@ -146,6 +155,12 @@ class CalleePlan:
         """True when a callee plays a digit (SIPp then needs a raw socket: root)."""
         return any(c.behaviour == "dtmf" for c in self._callees.values())
 
+    @property
+    def raw_socket_behaviours(self) -> list[str]:
+        """The plan's behaviours that send RTP through SIPp's raw socket (root needed)."""
+        return sorted({c.behaviour for c in self._callees.values()
+                       if c.behaviour in _RAW_SOCKET_BEHAVIOURS})
+
     def csv_text(self) -> str:
         """The SIPp injection file: ``number;behaviour;ring_ms;hold_ms;dtmf;dtmf_at_ms``."""
         lines = ["SEQUENTIAL"]
@@ -163,94 +178,6 @@ class CalleePlan:
         path = Path(path)
         path.write_text(self.csv_text(), encoding="ascii")
         return path
-
-
-@dataclass
-class CallTruth:
-    """What one callee saw of one call; times are epoch milliseconds (wall clock).
-
-    ``answer_ms`` is when our 200 OK left, ``ack_ms`` when the caller's ACK came.
-    ``end_ms`` is the hang-up (our BYE or the caller's BYE or CANCEL) or the refusal.
-    ``hold_ms_measured`` is ``end_ms - answer_ms`` for an answered call. ``ended_by`` is
-    'callee' or 'caller'. ``outcome`` is 'answered', 'busy', 'noanswer' (the caller cancelled
-    while it rang), 'rejected' or 'unknown' (404: not in the plan); None while the call goes on.
-    ``number`` is the dialed number without its leading '+'.
-    """
-
-    number: str
-    call_id: str
-    invite_ms: float | None = None
-    answer_ms: float | None = None
-    ack_ms: float | None = None
-    end_ms: float | None = None
-    ended_by: str | None = None
-    outcome: str | None = None
-    dtmf: str | None = None
-    dtmf_ms: float | None = None
-
-    @property
-    def hold_ms_measured(self) -> float | None:
-        if self.answer_ms is None or self.end_ms is None:
-            return None
-        return self.end_ms - self.answer_ms
-
-
-def _epoch_ms(seconds: str, microseconds: str) -> float:
-    # SIPp prints its double variables with %lf, and a value of 0 as an empty string.
-    return float(seconds or 0) * 1000.0 + float(microseconds or 0) / 1000.0
-
-
-def parse_truth(text: str) -> list[CallTruth]:
-    """Parse the callee scenario's log into one CallTruth per call, in order of INVITE.
-
-    Lines look like ``SCT|event|epoch_s|us|number|detail|call_id``; anything else is skipped.
-
-    Example::
-
-        parse_truth("SCT|invite|1700000000.000000|250000.000000|33199000001|-|abc@h\\n")
-        # [CallTruth(number='33199000001', call_id='abc@h', invite_ms=1700000000250.0, ...)]
-    """
-    calls: list[CallTruth] = []
-    by_call_id: dict[str, CallTruth] = {}
-    for line in text.splitlines():
-        parts = line.split("|", 6)
-        if len(parts) != 7 or parts[0] != _TRUTH_TAG:
-            continue
-        _, event, seconds, micros, number, detail, call_id = parts
-        try:
-            at = _epoch_ms(seconds, micros)
-        except ValueError:
-            continue
-        call = by_call_id.get(call_id)
-        if event == "unexpected":
-            continue  # a request the handler answered (INFO, OPTIONS ping): not a call event
-        # An INVITE always opens a call: SIPp absorbs retransmissions, so a Call-ID seen again
-        # with an INVITE is a new call that reuses it.
-        if event == "invite" or call is None:
-            call = CallTruth(number=number, call_id=call_id)
-            by_call_id[call_id] = call
-            calls.append(call)
-        _apply(call, event, at, detail)
-    return calls
-
-
-def _apply(call: CallTruth, event: str, at: float, detail: str) -> None:
-    if event == "invite":
-        call.invite_ms = at
-    elif event == "answer":
-        call.answer_ms = at
-    elif event == "ack":
-        call.ack_ms = at
-    elif event == "dtmf":
-        call.dtmf, call.dtmf_ms = detail, at
-    elif event == "bye_sent":
-        call.end_ms, call.ended_by = at, "callee"
-    elif event in ("bye_recv", "cancel"):
-        call.end_ms, call.ended_by = at, "caller"
-    elif event == "final":
-        call.outcome = detail
-        if call.end_ms is None:  # a refusal: the callee ends the call with its response
-            call.end_ms, call.ended_by = at, "callee"
 
 
 def find_sipp() -> str:
@@ -345,8 +272,14 @@ class Simulator:
         if not all((DTMF_PCAP_DIR / f"dtmf_2833_{name}.pcap").exists() for name in _PCAP_NAMES):
             raise LabError(f"SIPp's DTMF pcaps are missing from {DTMF_PCAP_DIR}",
                            fix="apt-get install sip-tester")
-        if self.plan.has_dtmf and os.geteuid() != 0:
-            raise LabError("dtmf callees need SIPp to open a raw socket",
+        # callee.xml loads both captures, whatever the plan.
+        missing = [n for n in SPOKEN_AUDIO.values() if not (MEDIA_DIR / f"{n}.pcap").exists()]
+        if missing:
+            raise LabError(f"the callees' audio {', '.join(missing)} is missing from {MEDIA_DIR}",
+                           fix="run: python -m sc_asterisk.lab.pcap")
+        raw = self.plan.raw_socket_behaviours
+        if raw and os.geteuid() != 0:
+            raise LabError(f"{' and '.join(raw)} callees need SIPp to open a raw socket",
                            fix="run the lab as root (or setcap cap_net_raw+ep on sipp)")
         _check_port_free(self.host, self.port)
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ def numbers(block: int, n: int) -> list[str]:
 def make_campaign(db, prompts, name, nums, tz="Europe/Paris", **settings):
     settings.setdefault("windows", "always")
     settings.setdefault("retry_policy", NO_RETRY)
+    settings.setdefault("compliance_profile", "basic")   # no opt-out intro unless a test adds one
     with db.session() as s:
         _import_once(s, prompts)
         campaign = create_campaign(s, name, message="t-message", notice="t-notice", **settings)

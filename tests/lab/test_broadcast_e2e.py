@@ -42,7 +42,8 @@ def setup_campaign(db, prompts, name="e2e"):
         import_audio(s, prompts["notice"], "t-notice")
         campaign = create_campaign(s, name, message="t-message", notice="t-notice",
                                    max_channels=15, cps=10, ring_timeout_s=5,
-                                   windows="always", retry_policy=NO_RETRY)
+                                   windows="always", retry_policy=NO_RETRY,
+                                   compliance_profile="basic")
         ids = []
         for suffix in CALLEES:
             contact = Contact(e164=number(suffix), list_name="e2e")
@@ -118,7 +119,8 @@ def test_failed_calls_have_outcome_and_no_listen_time(lab, db, prompts, tmp_path
         import_audio(s, prompts["notice"], "t-notice")
         campaign = create_campaign(s, "fail", message="t-message", notice="t-notice",
                                    max_channels=5, cps=10, ring_timeout_s=5,
-                                   windows="always", retry_policy=NO_RETRY)
+                                   windows="always", retry_policy=NO_RETRY,
+                                   compliance_profile="basic")
         ids = []
         for suffix in ("20", "21", "22"):
             c = Contact(e164=number(suffix))

@@ -1,0 +1,4 @@
+"""Segment roles of a campaign's script."""
+
+PLAYED_ROLES = ("optout-intro", "message", "notice")   # in play order
+CONFIRM_ROLE = "optout-confirm"                          # played only after an opt-out

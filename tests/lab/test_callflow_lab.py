@@ -1,0 +1,157 @@
+"""Call flow and privacy through the real lab: DTMF opt-out, stray digits, suppression and
+erasure before every dial (retries included), and garbage FastAGI peers during live calls."""
+import asyncio
+import socket
+from collections import Counter
+
+from sqlalchemy import select
+
+from campaigns import attempts, campaign_status, make_campaign, numbers, plan_for, wait_until
+from sc_asterisk.contacts import SuppressionStore, erase_subject
+from sc_asterisk.db import CallAttempt, Contact
+from sc_asterisk.db.models_privacy import SuppressionEntry
+from sc_asterisk.dialer.campaigns import get_campaign, queue_contacts
+from sc_asterisk.dialer.lifecycle import set_status
+from sc_asterisk.dialer.retries import RetryPolicy, RetryRule
+from sc_asterisk.lab.sipp import CalleePlan, Simulator
+from sc_asterisk.service import Controller
+
+KEY = "lab-test-installation-key"
+MSG_MS, NOTICE_MS = 4000, 3000
+
+
+def run(db, lab, name):
+    async def go():
+        async with Controller(db, lab.node_info(), key=KEY) as controller:
+            await controller.run_campaign(name)
+    asyncio.run(go())
+
+
+def segments(db, name):
+    """number -> {role: SegmentListen}, plus the record."""
+    out = {}
+    with db.session() as s:
+        cid = get_campaign(s, name).id
+        for a in s.scalars(select(CallAttempt).where(CallAttempt.campaign_id == cid)):
+            out[a.number.lstrip("+")] = ({sl.role: sl for sl in a.record.segments}, a.record)
+    return out
+
+
+def test_optout_digit_suppresses_before_the_call_ends_and_is_never_dialed_again(
+        lab, db, prompts, tmp_path):
+    opt, stray, plain = numbers(40, 3)
+    make_campaign(db, prompts, "optout", [opt, stray, plain], max_channels=5, cps=10,
+                  ring_timeout_s=5)
+    plan = CalleePlan()
+    plan.add(opt, "dtmf", ring_ms=100, hold_ms=9000, dtmf="9", dtmf_at_ms=1500)
+    plan.add(stray, "dtmf", ring_ms=100, hold_ms=9000, dtmf="5", dtmf_at_ms=1500)
+    plan.add(plain, "answer", ring_ms=100, hold_ms=9000)
+    with Simulator(plan, lab.ports.callees, tmp_path / "a") as sim:
+        run(db, lab, "optout")
+        truth = {t.number: t for t in sim.truth()}
+    segs = segments(db, "optout")
+    o_segs, o_record = segs[opt.lstrip("+")]
+    assert o_record.opted_out and o_segs["message"].stop_reason == "dtmf"
+    assert 1300 <= o_segs["message"].listened_ms <= 1800    # the digit came 1.5 s in
+    assert o_segs["notice"].listened_ms == 0
+    t = truth[opt.lstrip("+")]
+    assert t.ended_by == "caller"                            # we hung up, after the confirmation
+    with db.session() as s:
+        entry = s.scalar(select(SuppressionEntry).where(
+            SuppressionEntry.number_hash == SuppressionStore(s, KEY).pseudonym(opt)))
+        assert entry is not None and entry.reason == "opt-out"
+        # stored before the call ended: before the BYE reached the callee
+        assert entry.created_at.timestamp() * 1000 < t.end_ms
+    s_segs, s_record = segs[stray.lstrip("+")]
+    assert not s_record.opted_out and s_segs["message"].heard_full and s_segs["notice"].heard_full
+
+    # a later campaign with the same audience: the opted-out number gets no INVITE
+    make_campaign(db, prompts, "again", [opt, stray, plain], max_channels=5, cps=10,
+                  ring_timeout_s=5)
+    with Simulator(plan_for([opt, stray, plain], hold_ms=500), lab.ports.callees,
+                   tmp_path / "b") as sim:
+        run(db, lab, "again")
+        invited = {n for _ms, n in sim.invites()}
+    assert invited == {stray.lstrip("+"), plain.lstrip("+")}
+    assert ("+" + opt.lstrip("+"), "skipped", "suppressed") in attempts(db, "again")
+
+
+def test_suppressed_and_erased_numbers_get_no_invite_even_on_retries(lab, db, prompts, tmp_path):
+    nums = numbers(41, 8)
+    suppressed, erased, busy_then_suppressed, *callable_ = nums
+    retry = RetryPolicy({"busy": RetryRule(3, 0)}).to_json()       # retry busy at once
+    make_campaign(db, prompts, "privacy", nums, max_channels=4, cps=10, ring_timeout_s=5,
+                  retry_policy=retry)
+    with db.session() as s:
+        SuppressionStore(s, KEY).add(suppressed, "objection", "test")
+        erase_subject(s, KEY, erased)
+    plan = plan_for(callable_, hold_ms=300)
+    plan.add(suppressed, "answer", hold_ms=300)
+    plan.add(erased, "answer", hold_ms=300)
+    plan.add(busy_then_suppressed, "busy", ring_ms=100)
+
+    async def go(sim):
+        async with Controller(db, lab.node_info(), key=KEY) as controller:
+            await asyncio.to_thread(set_status, db, "privacy", "running")
+            serving = asyncio.create_task(controller.serve())
+            # after its first busy, the person objects: the retry must not ring them
+            await wait_until(lambda: busy_then_suppressed.lstrip("+") in
+                             {n for _ms, n in sim.invites()}, 10)
+            await asyncio.to_thread(_suppress, db, busy_then_suppressed)
+            await wait_until(lambda: campaign_status(db, "privacy") == "completed", 30)
+            controller.scheduler.stop()
+            await serving
+
+    with Simulator(plan, lab.ports.callees, tmp_path) as sim:
+        asyncio.run(go(sim))
+        invited = Counter(n for _ms, n in sim.invites())
+    assert suppressed.lstrip("+") not in invited and erased.lstrip("+") not in invited
+    assert invited[busy_then_suppressed.lstrip("+")] == 1
+    assert all(invited[n.lstrip("+")] == 1 for n in callable_)
+    rows = attempts(db, "privacy")
+    skipped = Counter(o for _n, st, o in rows if st == "skipped")
+    assert skipped == {"suppressed": 2}   # the objector, and the busy number's retry
+    # erasure cancelled the erased person's queued attempt (its number is now a pseudonym)
+    assert [st for n, st, _o in rows if not n.startswith("+")] == ["cancelled"]
+
+
+def _suppress(db, number):
+    with db.session() as s:
+        SuppressionStore(s, KEY).add(number, "objection", "test")
+
+
+def test_garbage_fastagi_peers_do_not_disturb_live_measurements(lab, db, prompts, tmp_path):
+    nums = numbers(42, 10)
+    holds = [1200 + 600 * i for i in range(10)]          # across message and notice
+    make_campaign(db, prompts, "garbage", nums, max_channels=10, cps=20, ring_timeout_s=5)
+    plan = CalleePlan()
+    for n, h in zip(nums, holds):
+        plan.add(n, "answer", ring_ms=100, hold_ms=h)
+    agi_port = lab.node_info().agi_port
+
+    async def go(sim):
+        async with Controller(db, lab.node_info(), key=KEY) as controller:
+            await asyncio.to_thread(set_status, db, "garbage", "running")
+            serving = asyncio.create_task(controller.serve())
+            await wait_until(lambda: len(sim.invites()) >= 3, 10)
+            peers = []
+            for payload in (b"GET / HTTP/1.0\r\n\r\n", b"agi_network: yes\nagi_req", b"",
+                            b"\x00\xff" * 500, b"agi_network_script: broadcast\n\n"):
+                conn = socket.create_connection(("127.0.0.1", agi_port))
+                conn.sendall(payload)
+                peers.append(conn)        # left open: half-open and silent peers
+            await wait_until(lambda: campaign_status(db, "garbage") == "completed", 30)
+            controller.scheduler.stop()
+            await serving
+            for conn in peers:
+                conn.close()
+
+    with Simulator(plan, lab.ports.callees, tmp_path) as sim:
+        asyncio.run(go(sim))
+        truth = {t.number: t for t in sim.truth()}
+    segs = segments(db, "garbage")
+    assert len(segs) == 10
+    for number, (by_role, record) in segs.items():
+        hold = truth[number].end_ms - truth[number].answer_ms
+        assert abs(by_role["message"].listened_ms - min(hold, MSG_MS)) <= 60
+        assert abs(by_role["notice"].listened_ms - max(0, min(hold - MSG_MS, NOTICE_MS))) <= 60
