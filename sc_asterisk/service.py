@@ -57,7 +57,8 @@ class Controller:
                             name=node.name)
             self.tracker.watch(ami)
             ami.on_login(lambda n=node.name: self._resync(n))
-            self.links[node.name] = NodeLink(node, ami, (max_channels or {}).get(node.name, 200))
+            self.links[node.name] = NodeLink(node, ami, (max_channels or {}).get(
+                node.name, node.max_channels))
         agi_port = agi_port or nodes[0].agi_port
         self.scheduler = Scheduler(self.store, self.tracker, self.links, self.id, agi_port,
                                    dial_check=dial_check(self.key), metrics=self.metrics)

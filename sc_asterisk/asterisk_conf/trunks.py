@@ -206,6 +206,9 @@ def validate(trunk: TrunkConf) -> TrunkConf:
     if trunk.register and not username:
         raise ConfigError(f"trunk {trunk.name} registers but has no username",
                           fix="add --username and a secret, or drop --register")
+    if secret and not username:
+        raise ConfigError(f"trunk {trunk.name} has a secret but no username",
+                          fix="add --username (the carrier's account)")
     if username and not secret:
         raise ConfigError(f"trunk {trunk.name} has a username but no secret",
                           fix="give --secret-file FILE (or type it at the prompt)")

@@ -176,14 +176,14 @@ def check(ctx: Context, name: str, agi_bind: str, no_agi: bool, timeout: float) 
                                         check_agi=not no_agi))
     except ScError as exc:
         click.echo(f"node {name}: FAILED: {exc.one_line()}", err=True)
-        raise SystemExit(1)  # main() would drop the code of click's Exit(1)
+        raise click.exceptions.Exit(1)
     for item in report.items:
         click.echo(f"  {'ok' if item.ok else 'FAIL':4} {item.name:9} {item.detail}")
     if report.ok:
         click.echo(f"node {name}: ok")
     else:
         click.echo(f"node {name}: FAILED: {report.reason}", err=True)
-        raise SystemExit(1)  # main() would drop the code of click's Exit(1)
+        raise click.exceptions.Exit(1)
 
 
 def _with_secret(spec: lib.NodeSpec, secret: str) -> lib.NodeSpec:

@@ -197,7 +197,7 @@ def apply(ctx: Context, nodes) -> None:
             click.echo(f"{plan.node}: FAILED: {problem} (see the node's Asterisk log)", err=True)
         failed = failed or bool(problems)
     if failed:
-        raise SystemExit(1)  # main() would drop the code of click's Exit(1)
+        raise click.exceptions.Exit(1)
 
 
 @trunk.command("test")
@@ -267,7 +267,7 @@ def test_(ctx: Context, name: str, node_name, number, prompt, caller_id, ring_ti
         return ok
 
     if not asyncio.run(run()):
-        raise SystemExit(1)  # main() would drop the code of click's Exit(1)
+        raise click.exceptions.Exit(1)
 
 
 def _prompt(session, audio_name: str | None, info) -> tuple[str, int]:

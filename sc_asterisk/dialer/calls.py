@@ -95,7 +95,8 @@ class CallTracker:
 
     async def originate(self, ami: AmiClient, flight: Flight, channel: str, agi_url: str) -> str:
         """Send the Originate once. Returns "originating" (sent and accepted), "failed"
-        (Asterisk refused: nothing was dialed) or "unknown" (it may have left).
+        (Asterisk refused: nothing was dialed), "unknown" (it may have left) or "not_sent"
+        (the link was down: nothing left).
 
         *agi_url* is this controller's FastAGI address as the node reaches it: the call flow
         of a call comes back to the controller that dialed it, even with several controllers.
@@ -109,13 +110,15 @@ class CallTracker:
         if claim.caller_id:
             fields["CallerID"] = claim.caller_id
         self.flights[claim.attempt_id] = flight
+        if not ami.connected:
+            return "not_sent"           # never left: the attempt goes back to the queue
         try:
             await ami.action(fields)
             return "originating"
         except AmiError as exc:
-            refused = "refused" in str(exc) or "is down" in str(exc)
+            refused = "refused" in str(exc)
             log.error("attempt %s: originate %s: %s", claim.attempt_id,
-                      "not sent" if refused else "fate unknown", exc)
+                      "refused" if refused else "fate unknown", exc)
             return "failed" if refused else "unknown"
 
     async def follow(self, flight: Flight) -> None:

@@ -11,9 +11,15 @@ from .retries import RetryPolicy
 
 def finish_attempt(s: Session, flight: Flight, state: str) -> str:
     """Write what happened; returns the outcome. *state*: originating (it was dialed), failed
-    (Asterisk refused the Originate) or unknown (the Originate's fate is unknown)."""
+    (Asterisk refused the Originate), unknown (the Originate's fate is unknown) or not_sent."""
     attempt = s.get(CallAttempt, flight.attempt_id)
     record = s.get(CallRecord, flight.attempt_id)
+    if state == "not_sent":
+        # Proven never dialed (the node's link was down before sending): back in the queue,
+        # as if it had never been claimed; another node may take it.
+        attempt.state, attempt.node, attempt.controller = "queued", None, None
+        s.delete(record)
+        return state
     if state == "originating":
         outcome = outcome_for(flight.answered, flight.cause, flight.reason)
         if flight.lost and not flight.answered:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -20,11 +21,20 @@ from .finish import finish_attempt
 log = logging.getLogger(__name__)
 
 
+MAX_REFUSALS = 3      # Originates refused for one attempt before it is recorded as failed
+NODE_REST_S = 5.0     # a node that refused an Originate gets no new call for this long
+
+
 @dataclass
 class NodeLink:
     info: NodeInfo
     ami: AmiClient
     max_channels: int = 200
+    resting_until: float = 0.0
+
+    @property
+    def available(self) -> bool:
+        return self.ami.connected and time.monotonic() >= self.resting_until
 
 
 class Scheduler:
@@ -48,6 +58,7 @@ class Scheduler:
         self._freed = asyncio.Event()
         self.calls: set[asyncio.Task] = set()
         self._published: set[int] = set()
+        self._refusals: dict[str, int] = {}
 
     def stop(self) -> None:
         """Stop claiming; calls in progress go on."""
@@ -66,7 +77,7 @@ class Scheduler:
                 if cid not in self._published:
                     await self.store.run(self._publish, cid)
                 nodes = [NodeSlot(name, link.max_channels) for name, link in self.links.items()
-                         if link.ami.connected]
+                         if link.available]
                 if not nodes:
                     waits.append(poll_s)
                     continue
@@ -130,6 +141,8 @@ class Scheduler:
                 f"agi://{link.info.agi_host}:{self.agi_port}")
             if state == "originating":
                 await self.tracker.follow(flight)
+            elif state == "failed":
+                state = self._after_refusal(link, claim.attempt_id)
             outcome = await asyncio.shield(self.store.run(self._finish, flight, state))
             if self.metrics:
                 self.metrics.finished(outcome)
@@ -138,6 +151,15 @@ class Scheduler:
         finally:
             self.tracker.forget(claim.attempt_id)
             self._freed.set()
+
+    def _after_refusal(self, link: NodeLink, attempt_id: str) -> str:
+        """Asterisk refused the Originate (e.g. it is shutting down): nothing was dialed. The
+        node rests for a while and the attempt is queued again, up to MAX_REFUSALS times."""
+        link.resting_until = time.monotonic() + NODE_REST_S
+        self._refusals[attempt_id] = self._refusals.get(attempt_id, 0) + 1
+        if self._refusals[attempt_id] >= MAX_REFUSALS:
+            return "failed"
+        return "not_sent"
 
     def _finish(self, flight: Flight, state: str) -> str:
         with self.store.db.session() as s:

@@ -52,6 +52,7 @@ class NodeInfo:
     sounds_dir: str          # where the controller writes published audio
     asterisk_sounds_dir: str  # the same directory as Asterisk sees it
     trunk_endpoint: str
+    max_channels: int = 200
 
 
 class LabInstance:

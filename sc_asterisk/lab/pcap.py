@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import wave
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,7 @@ MEDIA_DIR = Path(__file__).resolve().parent / "media"
 # SIPp only keeps the ports' offsets from the lowest destination port: the values do not matter.
 _SRC = ("127.0.0.1", 6000)
 _DST = ("127.0.0.1", 6002)
-# A fixed capture start and SSRC keep a regenerated capture byte-identical for the same speech.
+# A fixed capture start keeps a regenerated capture byte-identical for the same speech.
 _EPOCH = 1_700_000_000
 _SEQ0 = 1000
 
@@ -184,7 +185,7 @@ def write_pcap(path: Path, pcm: bytes, codec: str = "alaw", ssrc: int = 0x5C0A5C
 
 
 def wav_to_pcap(wav: Path, pcap: Path, codec: str = "alaw", lead_ms: int = 0,
-                tail_ms: int = 0) -> int:
+                tail_ms: int = 0, ssrc: int = 0x5C0A5C0A) -> int:
     """Turn an 8 kHz mono 16-bit WAV into a G.711 RTP capture, with silence around it.
 
     ``lead_ms`` of silence go before the speech, ``tail_ms`` after: a real phone keeps sending
@@ -196,7 +197,7 @@ def wav_to_pcap(wav: Path, pcap: Path, codec: str = "alaw", lead_ms: int = 0,
     """
     pcm = read_wav(wav)
     pad = b"\0\0" * (SAMPLE_RATE // 1000)
-    return write_pcap(pcap, pad * lead_ms + pcm + pad * tail_ms, codec)
+    return write_pcap(pcap, pad * lead_ms + pcm + pad * tail_ms, codec, ssrc)
 
 
 @dataclass(frozen=True)
@@ -325,7 +326,9 @@ def build_media(out_dir: Path = MEDIA_DIR, codec: str = "alaw") -> dict[str, Pat
             wav = speak(speech.text, Path(tmp) / f"{speech.name}.wav", beep_ms=speech.beep_ms,
                         words_per_minute=speech.words_per_minute)
             pcap = out_dir / f"{speech.name}.pcap"
-            wav_to_pcap(wav, pcap, codec, speech.lead_ms, speech.tail_ms)
+            # Its own SSRC per capture: a test tells the streams apart by it.
+            wav_to_pcap(wav, pcap, codec, speech.lead_ms, speech.tail_ms,
+                        ssrc=zlib.crc32(speech.name.encode()))
             built[speech.name] = pcap
     return built
 

@@ -102,7 +102,8 @@ def edit_trunk(session: Session, secrets_dir: Path, name: str, nodes: list[str] 
     if unknown:
         raise ConfigError(f"cannot change {', '.join(sorted(unknown))}",
                           fix="remove the trunk and add it again under a new name")
-    current = spec_of(trunk, with_secret="secret" not in changes)
+    dropping_auth = "username" in changes and not changes["username"]
+    current = spec_of(trunk, with_secret="secret" not in changes and not dropping_auth)
     spec = check_spec(replace(current, **changes))
     carried_by = [_node(session, n) for n in nodes] if nodes is not None else None
     for key, value in _columns(spec).items():

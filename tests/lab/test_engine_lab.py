@@ -102,3 +102,39 @@ def test_window_closing_mid_campaign_stops_calls(lab, db, prompts, tmp_path):
     assert max(invites) <= close.timestamp() * 1000 + JITTER_S * 1000
     waiting = [a for a in attempts(db, "window") if a[1] == "queued"]
     assert len(waiting) == 30 - len(invites)
+
+
+def test_two_asterisk_nodes_share_the_load_and_survive_one_going_down(lab, db, prompts, tmp_path):
+    from sc_asterisk.lab.instance import LabInstance, LabPorts
+    second = LabInstance(f"{lab.name}-b", LabPorts.offset(5))
+    second.down()
+    second.up()
+    nums = numbers(24, 40)
+    make_campaign(db, prompts, "nodes", nums, max_channels=10, cps=20, ring_timeout_s=5)
+    nodes = [lab.node_info(), second.node_info()]
+
+    async def go(sim_a, sim_b):
+        async with Controller(db, nodes, max_channels={n.name: 5 for n in nodes}) as controller:
+            await asyncio.to_thread(set_status, db, "nodes", "running")
+            serving = asyncio.create_task(controller.serve())
+            await wait_until(lambda: len(sim_b.invites()) >= 5, 10)
+            await asyncio.to_thread(second.down)          # one node dies mid-campaign
+            await wait_until(lambda: campaign_status(db, "nodes") == "completed", 60)
+            controller.scheduler.stop()
+            await serving
+
+    plan = plan_for(nums, ring_ms=50, hold_ms=700)
+    try:
+        with Simulator(plan, lab.ports.callees, tmp_path / "a") as sim_a, \
+                Simulator(plan, second.ports.callees, tmp_path / "b") as sim_b:
+            asyncio.run(go(sim_a, sim_b))
+            a = Counter(n for _ms, n in sim_a.invites())
+            b = Counter(n for _ms, n in sim_b.invites())
+            overlap_a = max_overlap([(c.invite_ms, c.end_ms) for c in sim_a.truth()])
+    finally:
+        second.down()
+    assert len(a) >= 5 and len(b) >= 5                 # both nodes carried calls
+    both = a + b
+    assert max(both.values()) == 1                      # nobody dialed twice, across nodes
+    assert overlap_a <= 5                               # the per-node channel cap held
+    assert len(both) >= 35, Counter((st, o) for _n, st, o in attempts(db, "nodes"))

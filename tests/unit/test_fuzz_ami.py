@@ -129,7 +129,9 @@ def test_a_garbled_message_costs_only_itself(hostile, cuts, raw):
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.sampled_from(["Event", "Uniqueid", "ActionID", "Response", "Reason",
                                         "ChannelStateDesc", "Timestamp", "Cause", "Cause-txt"]),
-                       st.one_of(st.text(max_size=15), st.lists(st.text(max_size=8), max_size=3),
+                       # a list is what the parser makes of a header sent twice
+                       st.one_of(st.text(max_size=15),
+                                 st.lists(st.text(max_size=8), min_size=2, max_size=3),
                                  st.sampled_from(["Hangup", "Newstate", "OriginateResponse",
                                                   "Up", "Success", "sc-" + WATCHED[:-1]]))))
 def test_event_dispatch_never_raises_and_never_touches_an_unnamed_call(headers):
@@ -191,14 +193,16 @@ def test_an_action_is_sent_as_exactly_one_action_or_refused(values, variables):
 def test_campaign_caller_id_cannot_smuggle_an_ami_command(db):
     """The path a campaign's caller ID takes: create -> claim -> Originate on the wire."""
     hostile = "1\r\n\r\nAction: Command\r\nCommand: core stop now"
+    settings = dict(message="m", notice="n", optout_intro="i", windows="always",
+                    retry_policy=NO_RETRY, status="running")
     with db.session() as s:
-        for name in ("m", "n"):
+        for name in ("m", "n", "i"):
             s.add(AudioAsset(name=name, sha256=name * 64, duration_ms=1000, source_filename="x",
                              data=b""))
         s.flush()
+        create_campaign(s, "benign", caller_id="+33199000000", **settings)  # the path works
         try:
-            campaign = create_campaign(s, "cid", message="m", notice="n", caller_id=hostile,
-                                       windows="always", retry_policy=NO_RETRY, status="running")
+            campaign = create_campaign(s, "cid", caller_id=hostile, **settings)
         except ScError:
             return   # refused when the campaign is created: the fix we want
         contact = Contact(e164="+33199000001", time_zone="Europe/Paris")
@@ -269,6 +273,20 @@ GARBAGE = [b"\x00\xff\xfe garbage \x80\r\n\r\n", b"Event: Hangup\r\nUniqueid: \r
            b"Event: Hangup\r\nActionID: 1\r\nActionID: 2\r\n\r\n"]
 
 
+async def ping_soon(client: AmiClient, within: float = 5.0) -> bool:
+    """True once a Ping round-trips (the link may first drop and come back by itself)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        try:
+            await client.action({"Action": "Ping"}, timeout=1)
+            return True
+        except AmiError:
+            await client.wait_connected(max(0.1, deadline - loop.time()))
+    return False
+
+
 def test_live_link_survives_garbage_and_never_replays_an_originate():
     async def main():
         fake = FakeAmi()
@@ -281,17 +299,14 @@ def test_live_link_survives_garbage_and_never_replays_an_originate():
         await asyncio.sleep(0.1)
         for garbage in GARBAGE:
             fake.send(garbage)
-            await asyncio.sleep(0.05)
-            assert await client.wait_connected(5), f"link not back after {garbage[:30]!r}"
-            await client.action({"Action": "Ping"}, timeout=3)
+            assert await ping_soon(client), f"link not back after {garbage[:30]!r}"
         fake.writers[-1].transport.abort()        # the connection cut under the client
         try:
             await asyncio.wait_for(pending, 5)
             outcome = "answered"
         except AmiError as exc:
             outcome = str(exc)
-        assert await client.wait_connected(5)
-        await client.action({"Action": "Ping"}, timeout=3)
+        assert await ping_soon(client)
         await asyncio.sleep(1.5)   # panoramisk would re-send awaiting actions by now
         client.close()
         await fake.stop()

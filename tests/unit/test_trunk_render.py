@@ -102,6 +102,8 @@ def test_semantic_rules():
         render_trunks([TrunkConf("r", "192.0.2.1", register=True)])
     with pytest.raises(ConfigError, match="no secret"):
         render_trunks([TrunkConf("r", "192.0.2.1", username="u")])
+    with pytest.raises(ConfigError, match="no username"):
+        render_trunks([TrunkConf("r", "192.0.2.1", secret="s")])
     with pytest.raises(ConfigError, match="account"):
         render_trunks([TrunkConf("r", "192.0.2.1", caller_id_policy="pai")])
 
