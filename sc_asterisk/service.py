@@ -24,7 +24,7 @@ from .dialer.calls import CallTracker, Flight, now_ms
 from .dialer.claim import Claim
 from .dialer.reconcile import live_channels, take_orphans
 from .dialer.scheduler import NodeLink, Scheduler
-from .lab.instance import NodeInfo
+from .nodes import NodeInfo
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)

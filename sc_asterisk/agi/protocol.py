@@ -50,7 +50,8 @@ class AgiResult:
     @property
     def digit(self) -> str | None:
         """The DTMF digit that interrupted playback, if any (result is its ASCII code)."""
-        if self.result is not None and self.result > 0:
+        # DTMF digits are ASCII; anything else is not a digit, whatever the peer sent.
+        if self.result is not None and 0 < self.result < 128:
             return chr(self.result)
         return None
 

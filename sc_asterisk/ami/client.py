@@ -143,7 +143,9 @@ class AmiClient:
     async def command(self, cli_command: str) -> str:
         """Run an Asterisk CLI command over AMI and return its output text."""
         response = await self.action({"Action": "Command", "Command": cli_command})
-        return response.get("Output", "") or response.get("content", "")
+        output = response.get("Output", "") or response.get("content", "")
+        # panoramisk gives a list when the output has several lines
+        return "\n".join(output) if isinstance(output, list) else output
 
     def close(self) -> None:
         self._closing = True

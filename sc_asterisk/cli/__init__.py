@@ -14,13 +14,8 @@ from .common import cli
 
 def _register() -> None:
     # Imported for their side effect of attaching command groups to ``cli``.
-    from . import audio, campaign, db, demo, lab, serve  # noqa: F401
-    for optional in ("contacts", "suppress", "subject", "report", "trunk", "node", "asterisk"):
-        try:
-            __import__(f"{__name__}.{optional}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{optional}":
-                raise
+    from . import (asterisk, audio, campaign, contacts, db, demo, lab, node, report,  # noqa: F401
+                   serve, subject, suppress, trunk)
 
 
 _register()

@@ -8,7 +8,10 @@ from sqlalchemy import select
 
 from ..db import Campaign
 from ..dialer.campaigns import create_campaign, get_campaign, queue_contacts, status_counts
+from ..contacts.numbers import to_e164
+from ..dialer.campaigns import PROFILES
 from ..dialer.lifecycle import set_status
+from ..dialer.retries import DEFAULT_POLICY, RetryPolicy, parse_retry
 from .common import Context, cli, pass_context
 from .lab import lab_options, make_lab
 
@@ -26,26 +29,46 @@ def campaign() -> None:
 @click.option("--message", required=True, metavar="AUDIO", help="Audio name of the candidate message.")
 @click.option("--notice", required=True, metavar="AUDIO", help="Audio name of the privacy notice.")
 @click.option("--optout-intro", metavar="AUDIO", help="Audio name of the opt-out intro, played first.")
+@click.option("--optout-confirm", metavar="AUDIO", help="Audio played after an opt-out.")
 @click.option("--optout-digit", default="9", show_default=True,
               type=click.Choice(list("0123456789*#")), help="DTMF digit that opts the callee out.")
-@click.option("--caller-id", metavar="NUMBER", help="Caller-ID presented to callees.")
+@click.option("--profile", "compliance_profile", type=click.Choice(PROFILES), default="fr-cnil",
+              show_default=True, help="fr-cnil: the opt-out intro must come first.")
+@click.option("--trunk", default="lab", show_default=True, help="Trunk the calls go out on.")
+@click.option("--caller-id", metavar="NUMBER", help="Caller-ID presented to callees (its callback "
+              "line plays the campaign too).")
 @click.option("--max-channels", type=click.IntRange(1, 10000), default=10, show_default=True)
 @click.option("--cps", type=click.FloatRange(0.1, 500), default=5.0, show_default=True,
               help="Calls started per second at most.")
 @click.option("--ring-timeout", type=click.IntRange(5, 120), default=30, show_default=True,
               help="Seconds to ring before giving up (no answer).")
+@click.option("--window", "windows", multiple=True, metavar="DAYS HH:MM-HH:MM[,...]",
+              help="Calling window in the callee's time zone, replacing the French default "
+                   "(repeatable), e.g. 'mon-fri 10:00-13:00,14:00-20:00'.")
+@click.option("--retry", "retries", multiple=True, metavar="OUTCOME=MAX:DELAY_S[:BACKOFF]",
+              help="Retry rule replacing the default for that outcome (repeatable).")
+@click.option("--no-retry", is_flag=True, help="Never retry any outcome.")
 @pass_context
-def create(ctx: Context, name, message, notice, optout_intro, optout_digit, caller_id,
-           max_channels, cps, ring_timeout) -> None:
+def create(ctx: Context, name, message, notice, optout_intro, optout_confirm, optout_digit,
+           compliance_profile, trunk, caller_id, max_channels, cps, ring_timeout, windows,
+           retries, no_retry) -> None:
     """Create a draft campaign whose script is [opt-out intro] → message → notice.
 
-    Example: sc-asterisk campaign create muni --message msg --notice notice --cps 10
+    Example: sc-asterisk campaign create muni --optout-intro intro --message msg --notice notice --cps 10
     """
+    if no_retry and retries:
+        raise click.UsageError("--no-retry and --retry exclude each other")
+    policy = RetryPolicy({}) if no_retry else RetryPolicy(
+        {**DEFAULT_POLICY.rules, **dict(parse_retry(r) for r in retries)})
+    if caller_id is not None:
+        caller_id = to_e164(caller_id)
     with ctx.db().session() as s:
         c = create_campaign(s, name, message=message, notice=notice, optout_intro=optout_intro,
-                            optout_digit=optout_digit, caller_id=caller_id,
-                            max_channels=max_channels, cps=cps, ring_timeout_s=ring_timeout)
-        click.echo(f"campaign {c.name} created ({len(c.segments)} segments)")
+                            optout_confirm=optout_confirm, compliance_profile=compliance_profile,
+                            optout_digit=optout_digit, trunk=trunk, caller_id=caller_id,
+                            max_channels=max_channels, cps=cps, ring_timeout_s=ring_timeout,
+                            windows="\n".join(windows) or None, retry_policy=policy.to_json())
+        click.echo(f"campaign {c.name} created ({len(c.segments)} segments, {c.compliance_profile})")
 
 
 @campaign.command()

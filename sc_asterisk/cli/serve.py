@@ -24,11 +24,14 @@ log = logging.getLogger(__name__)
 @click.option("--agi-port", type=click.IntRange(1, 65535),
               help="This controller's FastAGI port (default: the first node's setting); "
                    "each controller on a host needs its own.")
+@click.option("--agi-bind", default="127.0.0.1", show_default=True, metavar="ADDR",
+              help="Address the FastAGI server listens on (nodes on other hosts: their side of "
+                   "the network, never a public address).")
 @click.option("--reconcile-after", type=click.FloatRange(1, 3600), default=10.0, show_default=True,
               help="Seconds without heartbeat after which a controller's calls are reconciled.")
 @pass_context
 def serve(ctx: Context, labs: tuple[str, ...], metrics_port: int, drain_timeout: float,
-          log_format: str, agi_port: int | None, reconcile_after: float) -> None:
+          log_format: str, agi_port: int | None, agi_bind: str, reconcile_after: float) -> None:
     """Dial every running campaign on the configured nodes until SIGTERM.
 
     SIGTERM or SIGINT: stop originating, let live calls finish (bounded), exit 0.
@@ -47,7 +50,8 @@ def serve(ctx: Context, labs: tuple[str, ...], metrics_port: int, drain_timeout:
     database = ctx.db()
 
     async def main() -> None:
-        controller = Controller(database, nodes, agi_port=agi_port, stale_after_s=reconcile_after)
+        controller = Controller(database, nodes, agi_port=agi_port, agi_bind=agi_bind,
+                                stale_after_s=reconcile_after)
         await controller.start()
         if metrics_port:
             controller.metrics.serve(metrics_port)

@@ -11,6 +11,7 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
+from multiprocessing.reduction import ForkingPickler
 from typing import Iterable, Iterator
 
 from .mapping import ColumnMap, Record, RowRejected, to_record
@@ -18,6 +19,16 @@ from .numbers import NumberRejected
 from .reader import Row
 
 PARALLEL_FROM_BYTES = 4 << 20  # below this, starting workers costs more than it saves
+
+
+def _reduce_record(record: Record):
+    # A slots dataclass pickles through a generic __getstate__ that looks its fields up for
+    # every object: sending a million records back from the workers cost more than their
+    # validation. Its constructor takes the slots in order.
+    return Record, tuple(getattr(record, name) for name in Record.__slots__)
+
+
+ForkingPickler.register(Record, _reduce_record)  # only for pickles between processes
 
 
 @dataclass(frozen=True)

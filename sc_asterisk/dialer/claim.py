@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import CallAttempt, CallRecord, Campaign
+from ..db.models_telecom import Trunk
 from ..db.dialer_queries import (bucket_wait, dials_since, due_attempts, inflight_by,
                                  inflight_per_node, next_due_ms, open_attempts)
 from .retries import DAY_MS, RetryPolicy
@@ -24,6 +26,10 @@ DialCheck = Callable[[Session, CallAttempt], str | None]
 class NodeSlot:
     name: str
     max_channels: int
+    trunks: tuple[str, ...] = ()      # empty: carries every trunk
+
+    def carries(self, trunk: str) -> bool:
+        return not self.trunks or trunk in self.trunks
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,12 @@ class Claim:
     caller_id: str | None
     ring_timeout_s: int
     script_ms: int
+    dial_prefix: str = ""
+
+    @property
+    def channel(self) -> str:
+        """The Asterisk channel to originate: the trunk's endpoint has the trunk's name."""
+        return f"PJSIP/{self.dial_prefix}{self.number}@{self.trunk}"
 
 
 @dataclass(frozen=True)
@@ -46,17 +58,13 @@ DONE = "done"        # nothing queued or in flight: the campaign is complete
 STOPPED = "stopped"  # paused, cancelled or completed meanwhile
 
 
-def trunk_limits(s: Session, name: str) -> tuple[int | None, float | None]:
-    """(max channels, cps) of a trunk row when the trunk table knows it."""
-    try:
-        from ..db.models_telecom import Trunk
-    except ImportError:
-        return None, None
-    from sqlalchemy import select
+def trunk_settings(s: Session, name: str) -> tuple[int | None, float | None, str]:
+    """(max channels, cps, dial prefix) of the trunk; no limits for a trunk the table does not
+    know (the lab's)."""
     trunk = s.scalar(select(Trunk).where(Trunk.name == name))
     if trunk is None:
-        return None, None
-    return trunk.max_channels, trunk.cps
+        return None, None, ""
+    return trunk.max_channels, trunk.cps, trunk.dial_prefix or ""
 
 
 def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: str,
@@ -70,11 +78,12 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
         return STOPPED
     if inflight_by(s, CallAttempt.campaign_id, campaign_id) >= campaign.max_channels:
         return Wait(None)
-    trunk_max, trunk_cps = trunk_limits(s, campaign.trunk)
+    trunk_max, trunk_cps, prefix = trunk_settings(s, campaign.trunk)
     if trunk_max is not None and inflight_by(s, CallAttempt.trunk, campaign.trunk) >= trunk_max:
         return Wait(None)
     load = inflight_per_node(s)
-    free = sorted(((n.max_channels - load.get(n.name, 0), n.name) for n in nodes), reverse=True)
+    free = sorted(((n.max_channels - load.get(n.name, 0), n.name) for n in nodes
+                   if n.carries(campaign.trunk)), reverse=True)
     if not free or free[0][0] <= 0:
         return Wait(None)
     node = free[0][1]
@@ -115,5 +124,6 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
         attempt.controller = controller
         s.add(CallRecord(attempt_id=attempt.id, originate_ms=now_ms, caller_id=campaign.caller_id))
         return Claim(attempt.id, attempt.number, node, campaign.trunk, campaign.caller_id,
-                     campaign.ring_timeout_s, sum(seg.asset.duration_ms for seg in campaign.segments))
+                     campaign.ring_timeout_s, sum(seg.asset.duration_ms for seg in campaign.segments),
+                     prefix)
     return Wait(0.0)

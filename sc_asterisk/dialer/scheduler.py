@@ -13,7 +13,7 @@ from ..ami import AmiClient
 from ..audio import publish
 from ..callflow.store import CallStore
 from ..db import Campaign
-from ..lab.instance import NodeInfo
+from ..nodes import NodeInfo
 from .calls import CallTracker, Flight
 from .claim import DONE, STOPPED, Claim, DialCheck, NodeSlot, Wait, claim_next
 from .finish import finish_attempt
@@ -76,8 +76,8 @@ class Scheduler:
             for cid in ids:
                 if cid not in self._published:
                     await self.store.run(self._publish, cid)
-                nodes = [NodeSlot(name, link.max_channels) for name, link in self.links.items()
-                         if link.available]
+                nodes = [NodeSlot(name, link.max_channels, link.info.trunks)
+                         for name, link in self.links.items() if link.available]
                 if not nodes:
                     waits.append(poll_s)
                     continue
@@ -137,8 +137,7 @@ class Scheduler:
             if self.metrics:
                 self.metrics.originated(claim.node)
             state = await self.tracker.originate(
-                link.ami, flight, f"PJSIP/{claim.number}@{claim.trunk}",
-                f"agi://{link.info.agi_host}:{self.agi_port}")
+                link.ami, flight, claim.channel, f"agi://{link.info.agi_host}:{self.agi_port}")
             if state == "originating":
                 await self.tracker.follow(flight)
             elif state == "failed":

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..asterisk_conf import NodeConfig, SipEndpoint, write
 from ..config import read_or_create_secret
 from ..errors import LabError
+from ..nodes import NodeInfo
 from .root import DEFAULT_CACHE, is_provisioned, module_dir, require_root_user, root_path
 
 
@@ -36,23 +37,6 @@ class LabPorts:
         """Ports for the n-th parallel instance (tests use n >= 1)."""
         return cls(5038 + 10000 * n, 5060 + 10000 * n, 4573 + 10000 * n, 5070 + 10000 * n,
                    10000 + 1000 * n, 10999 + 1000 * n)
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """What the controller needs to drive a node (the lab writes it, production has a table)."""
-
-    name: str
-    ami_host: str
-    ami_port: int
-    ami_user: str
-    ami_secret: str
-    agi_host: str
-    agi_port: int
-    sounds_dir: str          # where the controller writes published audio
-    asterisk_sounds_dir: str  # the same directory as Asterisk sees it
-    trunk_endpoint: str
-    max_channels: int = 200
 
 
 class LabInstance:

@@ -112,6 +112,38 @@ def g711_encode(pcm: bytes, codec: str = "alaw") -> bytes:
     return bytes(map(table.__getitem__, samples))
 
 
+def _alaw_linear(code: int) -> int:
+    code ^= 0x55
+    value = (code & 0x0F) << 4
+    seg = (code & 0x70) >> 4
+    value += 8 if seg == 0 else 0x108
+    if seg > 1:
+        value <<= seg - 1
+    return value if code & 0x80 else -value
+
+
+def _ulaw_linear(code: int) -> int:
+    code = ~code & 0xFF
+    value = (((code & 0x0F) << 3) + 0x84) << ((code & 0x70) >> 4)
+    return 0x84 - value if code & 0x80 else value - 0x84
+
+
+_DECODERS = {"alaw": _alaw_linear, "ulaw": _ulaw_linear}
+
+
+def g711_decode(payload: bytes, codec: str = "alaw") -> list[int]:
+    """Decode G.711 bytes to 16-bit sample values (to measure what a capture says).
+
+    Example::
+
+        max(map(abs, g711_decode(packet.payload))) > 256   # speech, by AMD's threshold
+    """
+    if codec not in _DECODERS:
+        raise ConfigError(f"unknown G.711 codec {codec!r}", fix="use 'alaw' or 'ulaw'")
+    decode = _DECODERS[codec]
+    return [decode(b) for b in payload]
+
+
 # -- WAV in --------------------------------------------------------------------------------
 def read_wav(path: Path) -> bytes:
     """The 16-bit PCM of an 8 kHz mono 16-bit WAV; ConfigError naming the sox fix otherwise."""

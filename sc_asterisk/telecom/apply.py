@@ -15,7 +15,7 @@ from ..ami import AmiClient
 from ..asterisk_conf.trunks import MARKER, TRUNKS_FILE, endpoint_name, render_trunks
 from ..db.models_telecom import Node
 from ..errors import AmiError, ConfigError
-from ..lab.instance import NodeInfo
+from ..nodes import NodeInfo
 from .link import ami_link, cli
 from .nodes import carried_trunks, node_info
 from .pjsip_status import parse_registrations

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from ..agi import AgiServer
 from ..ami import AmiClient
 from ..errors import AmiError, ScError
-from ..lab.instance import NodeInfo
+from ..nodes import NodeInfo
 from .link import ami_link, cli
 
 REQUIRED_MODULES = (

@@ -7,7 +7,7 @@ from typing import AsyncIterator
 
 from ..ami import AmiClient
 from ..errors import AmiError
-from ..lab.instance import NodeInfo
+from ..nodes import NodeInfo
 from .pjsip_status import command_text
 
 BANNER = b"Asterisk Call Manager/"

@@ -13,7 +13,7 @@ from ..asterisk_conf.trunks import (check_host, check_name, check_port, check_se
                                     check_username, endpoint_name)
 from ..db.models_telecom import Node, Trunk
 from ..errors import ConfigError, NotFound
-from ..lab.instance import NodeInfo
+from ..nodes import NodeInfo
 from .secret_files import read_secret, secret_path, store_secret
 
 _ASTERISK_PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
@@ -166,7 +166,9 @@ def node_info(node: Node, trunk: str | None = None) -> NodeInfo:
                     ami_user=node.ami_user, ami_secret=read_secret(node.ami_secret_file),
                     agi_host=node.agi_host, agi_port=node.agi_port, sounds_dir=node.sounds_dir,
                     asterisk_sounds_dir=node.asterisk_sounds_dir,
-                    trunk_endpoint=endpoint_name(chosen) if chosen else "")
+                    trunk_endpoint=endpoint_name(chosen) if chosen else "",
+                    max_channels=node.max_channels,
+                    trunks=tuple(t.name for t in carried))
 
 
 def describe(node: Node) -> dict[str, str]:

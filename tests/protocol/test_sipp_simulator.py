@@ -8,12 +8,15 @@ import socket
 import struct
 import subprocess
 import threading
+import time
+import zlib
 from pathlib import Path
 
 import pytest
 
 from sc_asterisk.errors import LabError
 from sc_asterisk.lab import sipp as sipp_mod
+from sc_asterisk.lab.pcap import g711_decode
 from sc_asterisk.lab.sipp import CALLER_SCENARIO, CalleePlan, Simulator
 
 IS_ROOT = os.geteuid() == 0
@@ -37,6 +40,7 @@ class RtpSink:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.packets: list[bytes] = []
+        self.arrivals: list[float] = []  # epoch ms of each packet
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -45,6 +49,7 @@ class RtpSink:
         while not self._stop.is_set():
             try:
                 self.packets.append(self.sock.recv(2048))
+                self.arrivals.append(time.time() * 1000)
             except socket.timeout:
                 continue
 
@@ -60,7 +65,7 @@ def run_callers(calls, workdir: Path, sim_port: int, caller_port: int, rtp_port:
     calls: (dialed number, action, after_ms) with action wait|bye|cancel (see caller.xml).
     """
     csv = workdir / "calls.csv"
-    csv.write_text("SEQUENTIAL\n" + "".join(f"{n};{a};{ms};{rtp_port}\n" for n, a, ms in calls))
+    csv.write_text("SEQUENTIAL\n" + "".join(f"{n};{a};{ms};{rtp_port};caller\n" for n, a, ms in calls))
     command = [sipp_mod.find_sipp(), "-sf", str(CALLER_SCENARIO), "-inf", csv.name,
                f"{HOST}:{sim_port}", "-i", HOST, "-p", str(caller_port), "-mp", str(caller_port + 1000),
                "-m", str(len(calls)), "-r", "50", "-timer_resol", "1", "-timeout", "15",
@@ -262,3 +267,94 @@ def test_dtmf_callee_without_root_is_refused_before_sipp_starts(tmp_path, monkey
         Simulator(plan, port=SIM_PORT + 12, workdir=tmp_path).start()
     assert "raw socket" in str(err.value) and "root" in err.value.fix
     assert not (tmp_path / "callee-1.out").exists()
+
+
+# -- answering machine and human: RTP speech from play_pcap_audio ---------------------------
+MACHINE, HUMAN = "33199000010", "33199000011"
+
+
+def stream(sink: RtpSink, capture: str) -> list[tuple[float, bytes]]:
+    """(arrival epoch ms, RTP packet) of one capture's stream, told apart by its SSRC."""
+    ssrc = zlib.crc32(capture.encode())
+    return [(at, p) for at, p in zip(sink.arrivals, sink.packets)
+            if len(p) >= 12 and struct.unpack("!I", p[8:12])[0] == ssrc]
+
+
+def voiced_ms(packets: list[tuple[float, bytes]]) -> float:
+    """From the first to the end of the last frame AMD would hear as voice (level > 256)."""
+    loud = [i for i, (_, p) in enumerate(packets) if max(map(abs, g711_decode(p[12:]))) > 256]
+    return (loud[-1] + 1 - loud[0]) * 20.0
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory):
+    if not IS_ROOT:
+        pytest.skip("SIPp plays the speech captures through a raw socket")
+    workdir = tmp_path_factory.mktemp("spoken")
+    plan = CalleePlan()
+    plan.add(MACHINE, "machine", ring_ms=0, hold_ms=8400)  # the whole 8.02 s capture
+    plan.add(HUMAN, "human", ring_ms=0, hold_ms=2000)      # cut short by our BYE
+    sink = RtpSink()
+    try:
+        with Simulator(plan, port=SIM_PORT + 100, workdir=workdir / "sim") as sim:
+            run_callers([(MACHINE, "wait", 0), (HUMAN, "wait", 0)], workdir, SIM_PORT + 100,
+                        CALLER_PORT + 100, sink.port)
+            sim.check_running()
+    finally:
+        sink.close()
+    return {t.number: t for t in sim.truth()}, sink
+
+
+def check_rtp_stream(packets):
+    headers = [struct.unpack("!BBHII", p[:12]) for _, p in packets]
+    assert {(h[0], h[1] & 0x7F) for h in headers} == {(0x80, 8)}  # RTP v2, PCMA
+    assert {len(p) for _, p in packets} == {12 + 160}               # 20 ms frames
+    assert [(h[2] - headers[0][2]) & 0xFFFF for h in headers] == list(range(len(headers)))
+    assert [h[3] - headers[0][3] for h in headers] == [160 * n for n in range(len(headers))]
+
+
+def test_machine_plays_its_whole_greeting_as_pcma_rtp_from_the_ack(spoken):
+    truth, sink = spoken
+    call = truth[MACHINE]
+    assert (call.outcome, call.ended_by, call.audio) == ("answered", "callee", "greeting-machine")
+    packets = stream(sink, "greeting-machine")
+    check_rtp_stream(packets)
+    assert len(packets) == 401
+    assert abs(packets[0][0] - call.audio_ms) <= 50                     # it starts at the ACK
+    assert abs(packets[-1][0] - packets[0][0] - 8000) <= 100            # at the capture's pace
+    assert 5500 <= voiced_ms(packets) <= 7000                          # ~5.6 s speech + beep
+
+
+def test_human_says_hello_and_its_rtp_stops_with_the_call(spoken):
+    truth, sink = spoken
+    call = truth[HUMAN]
+    assert (call.outcome, call.ended_by, call.audio) == ("answered", "callee", "hello-human")
+    assert abs(call.hold_ms_measured - 2000) <= HOLD_TOLERANCE_MS
+    packets = stream(sink, "hello-human")
+    check_rtp_stream(packets)
+    assert 400 <= voiced_ms(packets) <= 800
+    # the capture lasts 5.36 s: our BYE at 2 s ends it
+    assert packets[-1][0] <= call.end_ms + 40
+    expected = (call.end_ms - call.audio_ms) / 20
+    assert abs(len(packets) - expected) <= 3
+
+
+def test_speech_callee_without_root_is_refused_before_sipp_starts(tmp_path, monkeypatch):
+    monkeypatch.setattr(sipp_mod.os, "geteuid", lambda: 1000)
+    plan = CalleePlan()
+    plan.add("111", "machine")
+    plan.add("112", "human")
+    with pytest.raises(LabError) as err:
+        Simulator(plan, port=SIM_PORT + 104, workdir=tmp_path).start()
+    assert str(err.value) == "human and machine callees need SIPp to open a raw socket"
+    assert not (tmp_path / "callee-1.out").exists()
+
+
+def test_missing_speech_capture_names_the_generator(tmp_path, monkeypatch):
+    monkeypatch.setattr(sipp_mod, "MEDIA_DIR", tmp_path / "nowhere")
+    plan = CalleePlan()
+    plan.add("111", "answer")
+    with pytest.raises(LabError) as err:
+        Simulator(plan, port=SIM_PORT + 106, workdir=tmp_path).start()
+    assert "greeting-machine" in str(err.value)
+    assert err.value.fix == "run: python -m sc_asterisk.lab.pcap"

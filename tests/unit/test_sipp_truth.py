@@ -137,6 +137,7 @@ def test_plan_csv_is_keyed_without_plus():
     (dict(number="331", behaviour="dtmf", dtmf="12"), "dtmf="),
     (dict(number="331", behaviour="dtmf", dtmf="1", hold_ms=1000, dtmf_at_ms=1000), "dtmf_at_ms"),
     (dict(number="331", behaviour="answer", dtmf="1"), "behaviour='dtmf'"),
+    (dict(number="331", behaviour="machine", dtmf="1"), "behaviour='dtmf'"),
 ])
 def test_plan_refuses_bad_callees_with_a_fix(kwargs, fix_word):
     with pytest.raises(ConfigError) as err:
@@ -154,3 +155,27 @@ def test_plan_refuses_the_same_number_twice_with_or_without_plus():
 def test_empty_plan_cannot_be_written(tmp_path):
     with pytest.raises(ConfigError):
         CalleePlan().write_csv(tmp_path / "callees.csv")
+
+
+def test_speaking_callees_are_planned_and_need_the_raw_socket():
+    plan = CalleePlan()
+    plan.add("+33199000010", "machine", ring_ms=200, hold_ms=9000)
+    plan.add("33199000011", "human", ring_ms=300, hold_ms=4000)
+    assert plan.csv_text() == ("SEQUENTIAL\n"
+                               "33199000010;machine;200;9000;-;0\n"
+                               "33199000011;human;300;4000;-;0\n")
+    assert not plan.has_dtmf
+    assert plan.raw_socket_behaviours == ["human", "machine"]
+    plain = CalleePlan()
+    plain.add("1", "answer")
+    assert plain.raw_socket_behaviours == []
+
+
+def test_audio_event_says_what_the_callee_said_and_when():
+    text = ("SCT|invite|1700000000.000000|0.000000|10|-|m@h\n"
+            "SCT|answer|1700000000.000000|100000.000000|10|-|m@h\n"
+            "SCT|ack|1700000000.000000|101000.000000|10|-|m@h\n"
+            "SCT|audio|1700000000.000000|101500.000000|10|greeting-machine|m@h\n")
+    [call] = parse_truth(text)
+    assert (call.audio, call.audio_ms) == ("greeting-machine", pytest.approx(1700000000101.5))
+    assert call.dtmf is None
