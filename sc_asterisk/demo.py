@@ -51,8 +51,9 @@ def demo_callees() -> list[DemoCallee]:
 
 
 def run_demo(db: Database, lab: LabInstance, workdir: Path, echo=print, mirror: str | None = None
-             ) -> list[dict]:
-    """Provision and start the lab, load the demo campaign, run it, return one row per call."""
+             ) -> tuple[str, list[dict]]:
+    """Provision and start the lab, load the demo campaign, run it; return the campaign's name
+    and one row per call."""
     ensure_root(lab.root.parent, mirror=mirror, log=echo)
     node = lab.up()
     db.upgrade()
@@ -87,7 +88,7 @@ def run_demo(db: Database, lab: LabInstance, workdir: Path, echo=print, mirror: 
     with Simulator(plan, port=lab.ports.callees, workdir=workdir) as sim:
         asyncio.run(_run(db, node, name))
         truth = {t.number.lstrip("+"): t for t in sim.truth()}
-    return _rows(db, name, truth)
+    return name, _rows(db, name, truth)
 
 
 async def _run(db: Database, node, name: str) -> None:

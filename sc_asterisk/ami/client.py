@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 EventCallback = Callable[[dict[str, str]], Any]
 _DISABLED = 10 ** 9  # panoramisk's own pinger is replaced by the watchdog
+MAX_RECONNECT_S = 16
 
 
 class AmiClient:
@@ -60,6 +61,18 @@ class AmiClient:
                                on_connect=self._on_connect, on_disconnect=self._on_disconnect,
                                loop=asyncio.get_event_loop())
         self.manager.register_event("*", self._dispatch)
+        # Reconnect with backoff: panoramisk retries every reconnect_timeout seconds; we double
+        # that delay after each failed try (up to MAX_RECONNECT_S) and reset it on login.
+        self._base_delay = max(1, int(reconnect_delay))
+        self._panoramisk_connect = self.manager.connect
+        self.manager.connect = self._connect_with_backoff  # type: ignore[method-assign]
+
+    def _connect_with_backoff(self, *args, **kwargs):
+        if self._closing:
+            return None
+        task = self._panoramisk_connect(*args, **kwargs)
+        self.manager.reconnect_timeout = min(MAX_RECONNECT_S, self.manager.reconnect_timeout * 2)
+        return task
 
     @property
     def connected(self) -> bool:
@@ -171,6 +184,7 @@ class AmiClient:
         first = self._first_login
         if response.get("Response") == "Success":
             log.info("%s: logged in to %s:%s", self.name, self.host, self.port)
+            self.manager.reconnect_timeout = self._base_delay
             self._logged_in.set()
             if first is not None and not first.done():
                 first.set_result(True)
@@ -190,9 +204,6 @@ class AmiClient:
             log.warning("%s: AMI link to %s:%s lost", self.name, self.host, self.port)
         self._logged_in.clear()
         self._fail_pending()
-        if self._closing:
-            # panoramisk schedules a reconnect on every loss; after close() it must stay down.
-            self.manager.connect = lambda *a, **k: None  # type: ignore[method-assign]
 
     def _fail_pending(self) -> None:
         """Fail what panoramisk would re-send after a reconnect (never replay an Originate)."""

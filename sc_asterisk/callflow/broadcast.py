@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Callable
 
 from ..agi import AgiHangup, AgiSession
@@ -31,10 +32,27 @@ class BroadcastHandler:
                 log.error("broadcast: no attempt %s; hanging up", attempt_id)
                 await session.command("HANGUP")
                 return
+            if script.amd_policy is not None:
+                script = await self._apply_amd(session, attempt_id, script)
+                if script is None:
+                    await session.command("HANGUP")
+                    return
             await play_and_record(session, self.store, self.key, attempt_id, script)
         finally:
             if self.on_finished is not None:
                 self.on_finished(attempt_id)
+
+    async def _apply_amd(self, session: AgiSession, attempt_id: str, script: Script
+                         ) -> Script | None:
+        """Record what AMD() found; return the script to play, or None to hang up."""
+        status = (await session.command("GET VARIABLE AMDSTATUS")).data or "NOTSURE"
+        cause = (await session.command("GET VARIABLE AMDCAUSE")).data or ""
+        await self.store.save_amd(attempt_id, status, cause)
+        if status != "MACHINE" or script.amd_policy == "play":
+            return script
+        if script.amd_policy == "hangup":
+            return None
+        return replace(script, segments=script.voicemail) if script.voicemail else script
 
 
 class CallbackHandler:

@@ -31,6 +31,8 @@ class Script:
     segments: tuple[Segment, ...]
     optout_digit: str | None = "9"
     optout_confirm: str | None = None   # path of the confirmation prompt
+    amd_policy: str | None = None       # play | voicemail | hangup; None: no detection
+    voicemail: tuple[Segment, ...] = ()  # what a machine gets under the voicemail policy
 
 
 @dataclass

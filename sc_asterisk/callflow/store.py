@@ -14,7 +14,8 @@ from ..contacts.numbers import NumberRejected, to_e164
 from ..contacts.suppression import SuppressionStore
 from ..db import CallAttempt, CallRecord, Campaign, Database, SegmentListen
 from .player import PlayResult, Script, Segment
-from .roles import CONFIRM_ROLE, PLAYED_ROLES
+from .amd import parse_amd
+from .roles import CONFIRM_ROLE, PLAYED_ROLES, VOICEMAIL_ROLE
 
 
 def now_ms() -> int:
@@ -71,6 +72,15 @@ class CallStore:
             if record is not None:
                 record.opted_out = True
 
+    async def save_amd(self, attempt_id: str, result: str, cause: str) -> None:
+        await self.run(self._save_amd, attempt_id, result, cause)
+
+    def _save_amd(self, attempt_id: str, result: str, cause: str) -> None:
+        with self.db.session() as s:
+            record = s.get(CallRecord, attempt_id)
+            if record is not None:
+                record.amd_result, record.amd_cause = result[:10], cause[:60]
+
     async def open_inbound(self, called: str, caller: str, sounds_dir: str
                            ) -> tuple[str, Script] | None:
         return await self.run(self._open_inbound, called, caller, sounds_dir)
@@ -107,13 +117,16 @@ class CallStore:
 
 
 def campaign_script(campaign: Campaign, sounds_dir: str) -> Script:
-    """The played segments in order, the opt-out digit and its confirmation prompt."""
-    played = [seg for seg in campaign.segments if seg.role in PLAYED_ROLES]
+    """The played segments in order, the opt-out digit and its confirmation prompt, and what
+    to do with answering machines."""
+    def segments(roles):
+        return tuple(Segment(seg.role, asterisk_name(seg.asset, sounds_dir), seg.asset.duration_ms)
+                     for seg in campaign.segments if seg.role in roles)
     confirm = next((seg for seg in campaign.segments if seg.role == CONFIRM_ROLE), None)
-    return Script(segments=tuple(Segment(seg.role, asterisk_name(seg.asset, sounds_dir),
-                                         seg.asset.duration_ms) for seg in played),
-                  optout_digit=campaign.optout_digit,
-                  optout_confirm=asterisk_name(confirm.asset, sounds_dir) if confirm else None)
+    amd = parse_amd(campaign.amd_policy)
+    return Script(segments=segments(PLAYED_ROLES), optout_digit=campaign.optout_digit,
+                  optout_confirm=asterisk_name(confirm.asset, sounds_dir) if confirm else None,
+                  amd_policy=amd.policy if amd else None, voicemail=segments((VOICEMAIL_ROLE,)))
 
 
 def _digits(number: str | None) -> str:

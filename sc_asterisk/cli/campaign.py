@@ -7,7 +7,8 @@ import click
 from sqlalchemy import select
 
 from ..db import Campaign
-from ..dialer.campaigns import create_campaign, get_campaign, queue_contacts, status_counts
+from ..dialer.campaigns import (create_campaign, get_campaign, live_counts, queue_contacts,
+                                status_counts)
 from ..contacts.numbers import to_e164
 from ..dialer.campaigns import PROFILES
 from ..dialer.lifecycle import set_status
@@ -48,10 +49,14 @@ def campaign() -> None:
 @click.option("--retry", "retries", multiple=True, metavar="OUTCOME=MAX:DELAY_S[:BACKOFF]",
               help="Retry rule replacing the default for that outcome (repeatable).")
 @click.option("--no-retry", is_flag=True, help="Never retry any outcome.")
+@click.option("--amd", "amd_policy", metavar="POLICY[:ARGS]",
+              help="Answering-machine detection: play, voicemail or hangup, optionally with "
+                   "AMD()'s arguments, e.g. hangup:2500,1500,800,5000,100,50,4,256,5000.")
+@click.option("--voicemail", metavar="AUDIO", help="What machines hear under --amd voicemail.")
 @pass_context
 def create(ctx: Context, name, message, notice, optout_intro, optout_confirm, optout_digit,
            compliance_profile, trunk, caller_id, max_channels, cps, ring_timeout, windows,
-           retries, no_retry) -> None:
+           retries, no_retry, amd_policy, voicemail) -> None:
     """Create a draft campaign whose script is [opt-out intro] → message → notice.
 
     Example: sc-asterisk campaign create muni --optout-intro intro --message msg --notice notice --cps 10
@@ -64,7 +69,8 @@ def create(ctx: Context, name, message, notice, optout_intro, optout_confirm, op
         caller_id = to_e164(caller_id)
     with ctx.db().session() as s:
         c = create_campaign(s, name, message=message, notice=notice, optout_intro=optout_intro,
-                            optout_confirm=optout_confirm, compliance_profile=compliance_profile,
+                            optout_confirm=optout_confirm, voicemail=voicemail,
+                            amd_policy=amd_policy, compliance_profile=compliance_profile,
                             optout_digit=optout_digit, trunk=trunk, caller_id=caller_id,
                             max_channels=max_channels, cps=cps, ring_timeout_s=ring_timeout,
                             windows="\n".join(windows) or None, retry_policy=policy.to_json())
@@ -147,22 +153,22 @@ campaign.command("cancel")(_lifecycle("cancelled", "cancelled", "sc-asterisk cam
 @click.option("--watch", is_flag=True, help="Refresh every second until interrupted.")
 @pass_context
 def status(ctx: Context, name: str, watch: bool) -> None:
-    """Attempts by state and calls by outcome (live with --watch).
+    """Progress, calls in flight, calls per second, outcomes and listen rate so far.
 
     Example: sc-asterisk campaign status muni --watch
     """
     import time
+
+    from ..reports.live import format_live_status
     while True:
         with ctx.db().session() as s:
             c = get_campaign(s, name)
-            counts = status_counts(s, c)
-            text = [f"{c.name}: {c.status}"] + [
-                f"  {kind}: " + (", ".join(f"{k}={v}" for k, v in
-                                           sorted(counts[kind].items(), key=str)) or "-")
-                for kind in ("states", "outcomes")]
+            live = live_counts(s, c, int(time.time() * 1000))
+            text = format_live_status(c.name, c.status, live["states"], live["outcomes"],
+                                      cps=live["cps"], heard_min=live["heard_min"])
         if watch:
             click.clear()
-        click.echo("\n".join(text))
+        click.echo(text)
         if not watch:
             return
         time.sleep(1)

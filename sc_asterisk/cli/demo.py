@@ -23,6 +23,7 @@ def demo(ctx: Context, instance: str, port_offset: int, cache_dir: Path, mirror:
     """
     from ..db import Database
     from ..demo import format_table, run_demo
+    from ..reports import demo_report
     # The demo has a database of its own, made anew each run, so that its fictional contacts
     # never mix with real ones (nor hit the per-number attempt cap after a few runs).
     demo_db = ctx.settings.home / "demo.db"
@@ -32,8 +33,9 @@ def demo(ctx: Context, instance: str, port_offset: int, cache_dir: Path, mirror:
     was_running = lab.pid() is not None
     try:
         with tempfile.TemporaryDirectory(prefix="sc-demo-") as work:
-            rows = run_demo(Database(f"sqlite:///{demo_db}"), lab, Path(work),
-                            echo=lambda m: click.echo(m, err=True), mirror=mirror)
+            database = Database(f"sqlite:///{demo_db}")
+            name, rows = run_demo(database, lab, Path(work),
+                                  echo=lambda m: click.echo(m, err=True), mirror=mirror)
     finally:
         if not (keep_lab or was_running):
             lab.down()
@@ -41,5 +43,9 @@ def demo(ctx: Context, instance: str, port_offset: int, cache_dir: Path, mirror:
     answered = [r for r in rows if r["outcome"] == "answered"]
     click.echo(f"\n{len(rows)} calls, {len(answered)} answered; listened ms come from Asterisk's "
                "STREAM FILE endpos, 'SIPp BYE at' is when the simulated callee hung up.")
+    report = demo_report(database, name, ctx.settings.home / "demo-report",
+                         key=ctx.settings.secret("installation-key"))
+    click.echo(f"Report: {report['html']} (retention curve {report['png']}); export "
+               f"{report['csv']}")
     click.echo(f"The demo's database: {demo_db} (e.g. sc-asterisk --db sqlite:///{demo_db} "
-               "campaign list)")
+               f"report {name})")

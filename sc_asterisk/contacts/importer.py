@@ -16,6 +16,8 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -43,6 +45,9 @@ _SOURCE_COLUMNS = ("id", "contact_id", "first_line", "last_line", "legal_basis",
 _NEW_CONTACT_COLUMNS = (*_CONTACT_COLUMNS[1:], "created_at")
 _NEW_SOURCE_COLUMNS = ("contact_id", "batch_id", "first_line", "last_line", "legal_basis",
                        "consent_at", "consent_slot", "created_at")
+# Shared by every new contact without attributes (never mutated: rows get new dicts), so its
+# JSON is computed once per chunk.
+_NO_ATTRIBUTES: dict = {}
 # Rows per multi-row INSERT ... RETURNING: within SQLite's and PostgreSQL's parameter limits.
 _VALUES_ROWS = 500
 
@@ -161,6 +166,8 @@ class _Run:
                  options: ImportOptions, summary: ImportSummary):
         self.batch, self.columns, self.key = batch, columns, key
         self.options, self.summary = options, summary
+        # Plain copies: the ORM attributes cost a lookup each, several times per row.
+        self.batch_id, self.list_name, self.source = batch.id, batch.list_name, batch.source
         # Newest wins for what the file speaks about; fields it has no column for are kept.
         present = set(columns.fields) & set(_FIELDS)
         if "commune" in present:
@@ -193,7 +200,7 @@ class _Run:
             s, select(*(Contact.__table__.c[c] for c in _CONTACT_COLUMNS)), Contact.e164, numbers)}
         sources = {row["contact_id"]: dict(row) for row in _in_chunks(
             s, select(*(ContactSource.__table__.c[c] for c in _SOURCE_COLUMNS))
-            .where(ContactSource.batch_id == self.batch.id),
+            .where(ContactSource.batch_id == self.batch_id),
             ContactSource.contact_id, [c["id"] for c in contacts.values()])}
         now = datetime.now(timezone.utc)
         lines: dict[str, list[int]] = {}  # e164 -> [first line, last line] in this chunk
@@ -205,9 +212,7 @@ class _Run:
             if e164 in lines or (src is not None and src["first_line"] < line):
                 self.summary.duplicates += 1
             if contact is None:
-                contact = contacts[e164] = dict.fromkeys(_CONTACT_COLUMNS[1:])
-                contact.update(e164=e164, attributes={}, created_at=now)
-                self._apply(contact, rec, now)
+                contacts[e164] = self._new_contact(e164, rec, now)
                 self.summary.created += 1
                 winners[e164] = rec
             elif self._may_write(contact, src, line):
@@ -221,7 +226,7 @@ class _Run:
             lines.setdefault(e164, [line, line])[1] = line
         fresh = [c for c in contacts.values() if "id" not in c]
         for c in fresh:
-            del c["dirty"]  # a new row is written whole
+            c.pop("dirty", None)  # a new row is written whole
         if fresh:
             for contact_id, e164 in _insert(s, Contact.__table__, _NEW_CONTACT_COLUMNS, fresh,
                                             returning=("id", "e164")):
@@ -241,7 +246,7 @@ class _Run:
             consent = {k: getattr(rec, k) if rec else (src[k] if src else None)
                        for k in ("legal_basis", "consent_at", "consent_slot")}
             if src is None:
-                fresh.append({"contact_id": contact_id, "batch_id": self.batch.id,
+                fresh.append({"contact_id": contact_id, "batch_id": self.batch_id,
                               "first_line": first, "last_line": last, "created_at": now,
                               **consent})
                 continue
@@ -256,25 +261,38 @@ class _Run:
     def _may_write(self, contact: dict, src: dict | None, line: int) -> bool:
         """Newest wins: a newer batch, or a later line of this batch."""
         last = contact["import_batch_id"]
-        if last is None or last < self.batch.id:
+        if last is None or last < self.batch_id:
             return True
-        return last == self.batch.id and (src is None or line >= src["last_line"])
+        return last == self.batch_id and (src is None or line >= src["last_line"])
+
+    def _new_contact(self, e164: str, rec: Record, now: datetime) -> dict:
+        """The row of a contact seen for the first time (what ``_apply`` makes of an empty row,
+        without comparing each field to nothing)."""
+        contact = dict.fromkeys(_CONTACT_COLUMNS[1:])
+        for name in self.present:
+            contact[name] = getattr(rec, name)
+        contact.update(e164=e164, number_type=rec.phone.number_type,
+                       time_zone=rec.phone.time_zone, list_name=self.list_name,
+                       source=self.source, import_batch_id=self.batch_id,
+                       attributes=dict(rec.attributes) if rec.attributes else _NO_ATTRIBUTES,
+                       created_at=now, updated_at=now)
+        return contact
 
     def _apply(self, contact: dict, rec: Record, now: datetime) -> bool:
         """Merge *rec* into the *contact* row; True when a personal attribute changed. Any
         change, bookkeeping included, marks the row "dirty" (to be written)."""
         values = {name: getattr(rec, name) for name in self.present}
         values.update(number_type=rec.phone.number_type, time_zone=rec.phone.time_zone,
-                      list_name=self.batch.list_name or contact["list_name"],
-                      source=self.batch.source)
+                      list_name=self.list_name or contact["list_name"],
+                      source=self.source)
         kept = {k: v for k, v in (contact["attributes"] or {}).items() if k not in self.attr_keys}
         values["attributes"] = {**kept, **rec.attributes}
         changed = {k: v for k, v in values.items() if not _same(contact[k], v)}
         contact.update(changed)
         if changed:
             contact["updated_at"] = now
-        if changed or contact["import_batch_id"] != self.batch.id:
-            contact["import_batch_id"] = self.batch.id
+        if changed or contact["import_batch_id"] != self.batch_id:
+            contact["import_batch_id"] = self.batch_id
             contact["dirty"] = True
         return bool(changed)
 
@@ -314,8 +332,9 @@ def _insert(s: Session, table, names: tuple[str, ...], rows: list[dict],
         if process is not None:
             convert.append((i, process, [None, None]))  # [last value, its processed form]
     params = []
+    get = itemgetter(*names)
     for row in rows:
-        values = [row[name] for name in names]
+        values = list(get(row))
         for i, process, last in convert:
             value = values[i]
             if value is None:
@@ -327,13 +346,20 @@ def _insert(s: Session, table, names: tuple[str, ...], rows: list[dict],
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
     one = f"({', '.join([mark] * len(names))})"
-    if not returning:
-        conn.exec_driver_sql(head + one, [tuple(p) for p in params])
-        return []
-    tail = f" RETURNING {', '.join(returning)}"
-    found: list[tuple] = []
-    for start in range(0, len(params), _VALUES_ROWS):
-        part = params[start:start + _VALUES_ROWS]
-        flat = tuple(value for values in part for value in values)
-        found.extend(conn.exec_driver_sql(head + ", ".join([one] * len(part)) + tail, flat))
-    return found
+    # The DBAPI cursor of the session's connection (same transaction): SQLAlchemy would wrap
+    # each returned row in a Row object.
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if not returning:
+            cursor.executemany(head + one, params)
+            return []
+        tail = f" RETURNING {', '.join(returning)}"
+        found: list[tuple] = []
+        for start in range(0, len(params), _VALUES_ROWS):
+            part = params[start:start + _VALUES_ROWS]
+            cursor.execute(head + ", ".join([one] * len(part)) + tail,
+                           tuple(chain.from_iterable(part)))
+            found.extend(cursor.fetchall())
+        return found
+    finally:
+        cursor.close()

@@ -81,11 +81,6 @@ class PhoneInfo:
     time_zone: str | None
     region: str | None
 
-    def __reduce__(self):
-        # Validation workers send a million of these back: the dataclass's own slots pickling
-        # looks its fields up for every object and costs as much as parsing the number.
-        return PhoneInfo, (self.e164, self.number_type, self.time_zone, self.region)
-
 
 def to_e164(raw: object, region: str = "FR") -> str:
     """Parse *raw* text to E.164, whatever its type; raise NumberRejected if not a valid number.

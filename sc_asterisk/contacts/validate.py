@@ -9,26 +9,22 @@ from __future__ import annotations
 import os
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
-from multiprocessing.reduction import ForkingPickler
+from operator import attrgetter
 from typing import Iterable, Iterator
 
 from .mapping import ColumnMap, Record, RowRejected, to_record
-from .numbers import NumberRejected
+from .numbers import NumberRejected, PhoneInfo
 from .reader import Row
 
 PARALLEL_FROM_BYTES = 4 << 20  # below this, starting workers costs more than it saves
 
-
-def _reduce_record(record: Record):
-    # A slots dataclass pickles through a generic __getstate__ that looks its fields up for
-    # every object: sending a million records back from the workers cost more than their
-    # validation. Its constructor takes the slots in order.
-    return Record, tuple(getattr(record, name) for name in Record.__slots__)
-
-
-ForkingPickler.register(Record, _reduce_record)  # only for pickles between processes
+# Records travel back from the workers as plain tuples: pickling a slots dataclass goes through
+# a generic __getstate__ that looks the fields up for every object, and cost more than the
+# validation itself at a million rows. Both constructors take their fields in this order.
+_RECORD_FIELDS = attrgetter(*(f.name for f in fields(Record)))
+_PHONE_FIELDS = attrgetter(*(f.name for f in fields(PhoneInfo)))
 
 
 @dataclass(frozen=True)
@@ -69,6 +65,20 @@ def check_chunk(validator: Validator, rows: list[Row]) -> tuple[list, list]:
     return valid, refused
 
 
+def _check_packed(validator: Validator, rows: list[Row]) -> tuple[list, list]:
+    """check_chunk on a worker: the records packed as tuples for the trip back."""
+    valid, refused = check_chunk(validator, rows)
+    packed = []
+    for index, record in valid:
+        values = _RECORD_FIELDS(record)
+        packed.append((index, (_PHONE_FIELDS(values[0]), *values[1:])))
+    return packed, refused
+
+
+def _unpacked(packed: list) -> list[tuple[int, Record]]:
+    return [(index, Record(PhoneInfo(*values[0]), *values[1:])) for index, values in packed]
+
+
 def auto_workers(total_bytes: int) -> int:
     """Worker processes for a file of this size: none for small files, else one per core
     beside the one that writes to the database.
@@ -92,14 +102,17 @@ def checked_chunks(rows: Iterable[Row], validator: Validator, size: int,
     with ProcessPoolExecutor(max_workers=workers) as pool:
         pending: deque = deque()
         for chunk in chunks:
-            pending.append((chunk, pool.submit(check_chunk, validator, chunk)))
+            pending.append((chunk, pool.submit(_check_packed, validator, chunk)))
             # Bounded read-ahead keeps memory flat whatever the file size.
             if len(pending) > workers * 2:
-                chunk, future = pending.popleft()
-                yield Checked(chunk, *future.result())
+                yield _checked(*pending.popleft())
         while pending:
-            chunk, future = pending.popleft()
-            yield Checked(chunk, *future.result())
+            yield _checked(*pending.popleft())
+
+
+def _checked(chunk: list[Row], future) -> Checked:
+    packed, refused = future.result()
+    return Checked(chunk, _unpacked(packed), refused)
 
 
 def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:

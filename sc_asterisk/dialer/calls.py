@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..ami import AmiClient
+from ..callflow.amd import parse_amd
 from ..errors import AmiError
 from .claim import Claim
 from .outcomes import as_int
@@ -107,6 +108,9 @@ class CallTracker:
                   "Timeout": str(claim.ring_timeout_s * 1000), "Async": "true",
                   "ChannelId": claim.attempt_id,
                   "Variable": [f"SC_ATTEMPT={claim.attempt_id}", f"SC_AGI={agi_url}"]}
+        amd = parse_amd(claim.amd)
+        if amd is not None:
+            fields["Variable"] += ["SC_AMD=1", f"SC_AMD_ARGS={amd.args}"]
         if claim.caller_id:
             fields["CallerID"] = claim.caller_id
         self.flights[claim.attempt_id] = flight

@@ -8,8 +8,10 @@ from typing import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..db import AudioAsset, CallAttempt, CallRecord, Campaign, CampaignSegment, Contact
-from ..callflow.roles import CONFIRM_ROLE, PLAYED_ROLES
+from ..db import (AudioAsset, CallAttempt, CallRecord, Campaign, CampaignSegment, Contact,
+                  SegmentListen)
+from ..callflow.amd import parse_amd
+from ..callflow.roles import CONFIRM_ROLE, PLAYED_ROLES, VOICEMAIL_ROLE
 from ..errors import ConfigError, NotFound
 from .windows import parse_window
 
@@ -34,7 +36,8 @@ def check_profile(profile: str, roles: list[str]) -> None:
 
 def create_campaign(s: Session, name: str, message: str, notice: str,
                     optout_intro: str | None = None, optout_confirm: str | None = None,
-                    compliance_profile: str = "fr-cnil", **settings) -> Campaign:
+                    voicemail: str | None = None, compliance_profile: str = "fr-cnil",
+                    **settings) -> Campaign:
     """Create a draft campaign whose script is [intro] → message → notice.
 
     Example: ``create_campaign(s, "muni", message="msg", notice="notice",
@@ -47,7 +50,9 @@ def create_campaign(s: Session, name: str, message: str, notice: str,
         raise ConfigError(f"campaign {name!r} already exists", fix="choose another name")
     roles = ([("optout-intro", optout_intro)] if optout_intro else []) + \
         [("message", message), ("notice", notice)] + \
-        ([(CONFIRM_ROLE, optout_confirm)] if optout_confirm else [])
+        ([(CONFIRM_ROLE, optout_confirm)] if optout_confirm else []) + \
+        ([(VOICEMAIL_ROLE, voicemail)] if voicemail else [])
+    parse_amd(settings.get("amd_policy"))
     check_profile(compliance_profile, [r for r, _ in roles])
     if settings.get("windows"):
         for line in settings["windows"].splitlines():
@@ -95,3 +100,19 @@ def status_counts(s: Session, campaign: Campaign) -> dict[str, Counter]:
         select(CallRecord.outcome, func.count()).join(CallAttempt)
         .where(CallAttempt.campaign_id == campaign.id).group_by(CallRecord.outcome)).all()))
     return {"states": states, "outcomes": outcomes}
+
+
+def live_counts(s: Session, campaign: Campaign, now_ms: int, window_s: int = 10,
+                min_listen_s: int = 10) -> dict:
+    """What an operator's live view shows: states, outcomes, calls started per second over the
+    last *window_s*, and answered calls that heard at least *min_listen_s* of the message."""
+    counts = status_counts(s, campaign)
+    started = s.scalar(select(func.count()).select_from(CallRecord).join(CallAttempt)
+                       .where(CallAttempt.campaign_id == campaign.id,
+                              CallRecord.originate_ms >= now_ms - window_s * 1000)) or 0
+    heard = s.scalar(select(func.count()).select_from(SegmentListen).join(CallAttempt,
+                     SegmentListen.attempt_id == CallAttempt.id)
+                     .where(CallAttempt.campaign_id == campaign.id,
+                            SegmentListen.role == "message",
+                            SegmentListen.listened_ms >= min_listen_s * 1000)) or 0
+    return {**counts, "cps": started / window_s, "heard_min": heard}

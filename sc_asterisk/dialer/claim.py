@@ -42,6 +42,7 @@ class Claim:
     ring_timeout_s: int
     script_ms: int
     dial_prefix: str = ""
+    amd: str | None = None        # the campaign's AMD policy, None: no detection
 
     @property
     def channel(self) -> str:
@@ -125,5 +126,5 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
         s.add(CallRecord(attempt_id=attempt.id, originate_ms=now_ms, caller_id=campaign.caller_id))
         return Claim(attempt.id, attempt.number, node, campaign.trunk, campaign.caller_id,
                      campaign.ring_timeout_s, sum(seg.asset.duration_ms for seg in campaign.segments),
-                     prefix)
+                     prefix, campaign.amd_policy)
     return Wait(0.0)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from ..callflow.amd import parse_amd
 from ..db import CallAttempt, CallRecord, Campaign
 from .calls import Flight, now_ms
-from .outcomes import FAILED, outcome_for
+from .outcomes import FAILED, MACHINE, outcome_for
 from .retries import RetryPolicy
 
 
@@ -24,6 +25,8 @@ def finish_attempt(s: Session, flight: Flight, state: str) -> str:
         outcome = outcome_for(flight.answered, flight.cause, flight.reason)
         if flight.lost and not flight.answered:
             outcome = FAILED
+        if record.amd_result == "MACHINE" and _amd_hangs_up(s, attempt):
+            outcome = MACHINE      # hung up on a machine: counts for the retry rules
         attempt.state = "finished"
     else:
         outcome, attempt.state = state, state
@@ -53,3 +56,8 @@ def schedule_retry(s: Session, attempt: CallAttempt, outcome: str) -> CallAttemp
                         not_before_ms=now_ms() + int(delay * 1000), trunk=attempt.trunk)
     s.add(retry)
     return retry
+
+
+def _amd_hangs_up(s: Session, attempt: CallAttempt) -> bool:
+    amd = parse_amd(s.get(Campaign, attempt.campaign_id).amd_policy)
+    return amd is not None and amd.policy == "hangup"

@@ -2,8 +2,9 @@
 OriginateResponse reason. Pure functions."""
 from __future__ import annotations
 
-ANSWERED, BUSY, NO_ANSWER, REJECTED, UNAVAILABLE, INVALID, FAILED = (
-    "answered", "busy", "no_answer", "rejected", "unavailable", "invalid_number", "failed")
+ANSWERED, BUSY, NO_ANSWER, REJECTED, UNAVAILABLE, INVALID, FAILED, MACHINE = (
+    "answered", "busy", "no_answer", "rejected", "unavailable", "invalid_number", "failed",
+    "machine")
 
 # Q.850 causes (Asterisk's AST_CAUSE_*), grouped the way a retry rule needs them.
 _CAUSES = {

@@ -18,6 +18,7 @@ Example::
 """
 from __future__ import annotations
 
+import re
 import select
 import socket
 import struct
@@ -29,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sc_asterisk.errors import ConfigError, LabError
-from sc_asterisk.lab.sipp import CALLER_SCENARIO, _check_port_free, find_sipp
+from sc_asterisk.lab.sipp import CALLER_SCENARIO, check_port_free, find_sipp
 
 _TAG = "UAC"
+_USER = re.compile(r"^\+?[0-9A-Za-z._-]+\Z")  # what the injection file and a SIP URI both take
 _SILENCE = b"\xd5" * 160  # 20 ms of PCMA silence
 # What a final status code means for the caller; any other failure code is 'rejected'.
 _OUTCOMES = {200: "answered", 486: "busy", 600: "busy", 404: "unknown", 484: "unknown",
@@ -253,7 +255,7 @@ def _check_calls(calls: list[InboundCall]) -> None:
         raise ConfigError("no call to place", fix="pass at least one InboundCall")
     for call in calls:
         for name, value in (("number_called", call.number_called), ("caller_id", call.caller_id)):
-            if not value or any(ch in value for ch in ";|@<> \r\n"):
+            if not isinstance(value, str) or not _USER.match(value):
                 raise ConfigError(f"{name} {value!r} cannot be a SIP user part",
                                   fix="use digits, with an optional leading '+'")
         after = call.hangup_after_ms
@@ -287,7 +289,7 @@ def place_calls(calls: list[InboundCall], target_host: str, target_port: int, lo
     run = 1 + len(list(workdir.glob("caller-*.out")))
     command = caller_command(target_host, target_port, local_port, len(calls), run, local_host,
                              rate)
-    _check_port_free(local_host, local_port)
+    check_port_free(local_host, local_port)
     media = _Media(local_host, workdir / f"caller-{run}.log")
     try:
         (workdir / f"calls-{run}.csv").write_text("SEQUENTIAL\n" + "".join(

@@ -262,7 +262,8 @@ def read_rtp(path: Path) -> list[RtpPacket]:
     linktype = struct.unpack("<I", data[20:24])[0]
     link = {1: 14, 113: 16}.get(linktype)  # Ethernet, Linux cooked
     if link is None:
-        raise ConfigError(f"{path} has link type {linktype}", fix="capture on an Ethernet-like link")
+        raise ConfigError(f"{path} has link type {linktype}",
+                          fix="capture on an Ethernet-like link (tcpdump -i lo)")
     packets, offset = [], 24
     while offset + 16 <= len(data):
         sec, frac, incl, _ = struct.unpack("<IIII", data[offset:offset + 16])
@@ -317,29 +318,32 @@ def speak(text: str, out_wav: Path, voice: str = "fr", beep_ms: int = 0,
           words_per_minute: int = 175) -> Path:
     """Say ``text`` with espeak-ng into an 8 kHz mono 16-bit WAV, silence trimmed both ends.
 
+    With ``beep_ms``, a 1 kHz beep follows 300 ms after the speech (an answering machine's).
+
     Example::
 
         speak("Allô ?", Path("hello.wav"))
     """
     espeak, sox = _tool("espeak-ng", "espeak-ng"), _tool("sox", "sox")
+    # -D -R: no dither and a fixed seed, so the same speech gives the same bytes.
+    narrow = ["-D", "-R", "-r", "8000", "-c", "1", "-b", "16"]
+
+    def run(*args: str) -> None:
+        subprocess.run(args, check=True, capture_output=True)
+
     with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "raw.wav"
-        subprocess.run([espeak, "-v", voice, "-s", str(words_per_minute), "-w", str(raw), text], check=True,
-                       capture_output=True)
-        trim = ["silence", "1", "0.01", "1%", "reverse", "silence", "1", "0.01", "1%", "reverse"]
-        voice_wav = Path(tmp) / "voice.wav"
-        subprocess.run([sox, "-D", "-R", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(voice_wav),
-                        *trim, "gain", "-n", "-3"], check=True, capture_output=True)
-        parts = [str(voice_wav)]
+        raw, spoken = Path(tmp) / "raw.wav", Path(tmp) / "spoken.wav"
+        run(espeak, "-v", voice, "-s", str(words_per_minute), "-w", str(raw), text)
+        trim = ["silence", "1", "0.01", "1%", "reverse"]
+        run(sox, str(raw), *narrow, str(spoken), *trim, *trim, "gain", "-n", "-3")
+        parts = [str(spoken)]
         if beep_ms:
             gap, beep = Path(tmp) / "gap.wav", Path(tmp) / "beep.wav"
-            subprocess.run([sox, "-D", "-R", "-n", "-r", "8000", "-c", "1", "-b", "16", str(gap),
-                            "trim", "0", "0.3"], check=True, capture_output=True)
-            subprocess.run([sox, "-D", "-R", "-n", "-r", "8000", "-c", "1", "-b", "16", str(beep),
-                            "synth", f"{beep_ms / 1000}", "sine", "1000", "gain", "-6"],
-                           check=True, capture_output=True)
+            run(sox, "-n", *narrow, str(gap), "trim", "0", "0.3")
+            run(sox, "-n", *narrow, str(beep), "synth", f"{beep_ms / 1000}", "sine", "1000",
+                "gain", "-6")
             parts += [str(gap), str(beep)]
-        subprocess.run([sox, "-D", "-R", *parts, str(out_wav)], check=True, capture_output=True)
+        run(sox, "-D", "-R", *parts, str(out_wav))
     return Path(out_wav)
 
 

@@ -47,7 +47,7 @@ BEHAVIOURS = ("answer", "busy", "noanswer", "reject", "dtmf", "machine", "human"
 MEDIA_DIR = SCENARIO_DIR.parent / "media"
 SPOKEN_AUDIO = {"machine": "greeting-machine", "human": "hello-human"}
 _RAW_SOCKET_BEHAVIOURS = ("dtmf", *SPOKEN_AUDIO)
-_NUMBER = re.compile(r"^\+?[0-9A-Za-z._-]+$")
+_NUMBER = re.compile(r"^\+?[0-9A-Za-z._-]+\Z")
 
 
 @dataclass(frozen=True)
@@ -200,13 +200,14 @@ def _udp_port_bound(host: str, port: int) -> bool:
         return False
 
 
-def _check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int) -> None:
+    """LabError naming the port when some socket already holds UDP host:port."""
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         probe.bind((host, port))
     except OSError as err:
         raise LabError(f"UDP {host}:{port} is already in use ({err.strerror})",
-                       fix="stop what listens there or pick another callee port") from err
+                       fix="stop what listens there or pick another port") from err
     finally:
         probe.close()
 
@@ -281,7 +282,7 @@ class Simulator:
         if raw and os.geteuid() != 0:
             raise LabError(f"{' and '.join(raw)} callees need SIPp to open a raw socket",
                            fix="run the lab as root (or setcap cap_net_raw+ep on sipp)")
-        _check_port_free(self.host, self.port)
+        check_port_free(self.host, self.port)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.plan.write_csv(self.workdir / PLAN_CSV)
         self._runs += 1

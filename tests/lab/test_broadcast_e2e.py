@@ -1,6 +1,7 @@
 """Issue 2's proof: real calls through the lab Asterisk to SIPp callees hanging up at known
 times; what we measured per segment is compared with SIPp's ground truth."""
 import asyncio
+import json
 from collections import Counter
 
 import pytest
@@ -109,6 +110,16 @@ def test_listened_ms_matches_sipp_ground_truth(lab, db, prompts, tmp_path):
             assert record.originate_ms <= record.answer_ms <= record.end_ms
             checked += 1
     assert checked == 12
+
+    # the analyst's report of this very campaign: export, figures, retention curve
+    from sc_asterisk.reports import demo_report
+    out = demo_report(db, "e2e", tmp_path / "report", key="test-key")
+    figures = out["figures"]
+    assert open(out["png"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert json.dumps(figures) and "retention" in open(out["html"]).read().lower()
+    heard_all = sum(1 for s, (b, h) in CALLEES.items() if b == "answer" and h >= MSG_MS + 100)
+    assert sum(1 for line in open(out["csv"])) == len(CALLEES) + 1     # header + one per attempt
+    assert heard_all >= 1
 
 
 def test_failed_calls_have_outcome_and_no_listen_time(lab, db, prompts, tmp_path):

@@ -13,7 +13,9 @@ from sc_asterisk.lab.callers import InboundCall, place_calls
 from sc_asterisk.lab.sipp import CalleePlan, Simulator
 
 HOST = "127.0.0.1"
-SIM_PORT, CALLER_PORT = 25270, 25272  # the lab's layout: callers at callees + 2
+# Clear of the lab instances (offset n uses n5038-n5072, n6070-n6072, 1n000-1n999);
+# callers at callees + 2, as in the lab.
+SIM_PORT, CALLER_PORT = 29270, 29272
 TOLERANCE_MS = 20
 IS_ROOT = os.geteuid() == 0
 
@@ -61,7 +63,8 @@ def test_we_hang_up_hangup_after_ms_after_the_answer(batch):
 
 def test_refusals(batch):
     busy, rejected, unknown = batch[0][2:]
-    assert (busy.outcome, busy.status, busy.ended_by, busy.answer_ms) == ("busy", 486, "callee", None)
+    assert (busy.outcome, busy.status, busy.ended_by) == ("busy", 486, "callee")
+    assert busy.answer_ms is None
     assert abs(busy.end_ms - busy.invite_ms - 80) <= TOLERANCE_MS
     assert (rejected.outcome, rejected.status) == ("rejected", 503)
     assert (unknown.outcome, unknown.status) == ("unknown", 404)
@@ -139,7 +142,8 @@ class ScriptedUas(threading.Thread):
         return f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}"
 
     def _reply(self, request: str, peer, code: str, to_tag: str, sdp: bool) -> None:
-        heads = "".join(f"{h}: {self._header(request, h)}\r\n" for h in ("Via", "From", "Call-ID", "CSeq"))
+        heads = "".join(f"{h}: {self._header(request, h)}\r\n"
+                        for h in ("Via", "From", "Call-ID", "CSeq"))
         to = self._header(request, "To")
         to = to if "tag=" in to else f"{to};tag={to_tag}"
         self.sip.sendto((f"SIP/2.0 {code}\r\n{heads}To: {to}\r\n"

@@ -23,7 +23,8 @@ IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="SIPp plays DTMF pcaps through a raw socket")
 
 HOST = "127.0.0.1"
-SIM_PORT, CALLER_PORT = 25070, 25080
+# Clear of the lab instances (offset n uses n5038-n5072, n6070-n6072, 1n000-1n999).
+SIM_PORT, CALLER_PORT = 29070, 29080
 HOLD_TOLERANCE_MS = 20
 
 ANSWER, BUSY, REJECT, NOANSWER = "33199000001", "33199000002", "33199000003", "33199000004"
@@ -65,7 +66,8 @@ def run_callers(calls, workdir: Path, sim_port: int, caller_port: int, rtp_port:
     calls: (dialed number, action, after_ms) with action wait|bye|cancel (see caller.xml).
     """
     csv = workdir / "calls.csv"
-    csv.write_text("SEQUENTIAL\n" + "".join(f"{n};{a};{ms};{rtp_port};caller\n" for n, a, ms in calls))
+    csv.write_text("SEQUENTIAL\n" + "".join(f"{n};{a};{ms};{rtp_port};caller\n"
+                                             for n, a, ms in calls))
     command = [sipp_mod.find_sipp(), "-sf", str(CALLER_SCENARIO), "-inf", csv.name,
                f"{HOST}:{sim_port}", "-i", HOST, "-p", str(caller_port), "-mp", str(caller_port + 1000),
                "-m", str(len(calls)), "-r", "50", "-timer_resol", "1", "-timeout", "15",

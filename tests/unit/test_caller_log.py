@@ -63,6 +63,8 @@ def test_a_call_without_an_end_is_failed():
 @pytest.mark.parametrize("call, message", [
     (InboundCall("12;34"), "cannot be a SIP user part"),
     (InboundCall("100", caller_id="a b"), "cannot be a SIP user part"),
+    (InboundCall("100\n"), "cannot be a SIP user part"),
+    (InboundCall("100", caller_id="Allô"), "cannot be a SIP user part"),
     (InboundCall("100", hangup_after_ms=-1), "hangup_after_ms"),
 ])
 def test_bad_calls_are_refused_before_sipp_runs(tmp_path, call, message):
