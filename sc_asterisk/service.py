@@ -11,7 +11,10 @@ import os
 import socket
 import uuid
 
+from sqlalchemy import select
+
 from .agi import AgiServer
+from .audio import publish
 from .ami import AmiClient
 from .callflow.broadcast import BroadcastHandler, CallbackHandler
 from .callflow.store import CallStore
@@ -19,7 +22,7 @@ from .config import Settings
 from .contacts.suppression import dial_check
 from .db import Database
 from .db.dialer_queries import heartbeat
-from .db.models import ControllerLease
+from .db.models import Campaign, ControllerLease
 from .dialer.calls import CallTracker, Flight, now_ms
 from .dialer.claim import Claim
 from .dialer.reconcile import live_channels, take_orphans
@@ -70,6 +73,7 @@ class Controller:
 
     async def start(self) -> None:
         await self.store.run(self._register)
+        await self.store.run(self._publish_callback_prompts)
         await self.agi.start()
         connected = 0
         for link in self.links.values():
@@ -123,6 +127,16 @@ class Controller:
         with self.db.session() as s:
             s.add(ControllerLease(id=self.id, host=socket.gethostname(), pid=os.getpid(),
                                   started_ms=now_ms(), heartbeat_ms=now_ms()))
+
+    def _publish_callback_prompts(self) -> None:
+        """People may call a campaign's number back at any time: its prompts must be on every
+        node before the first inbound call, not only once the campaign dials."""
+        with self.db.session() as s:
+            campaigns = s.scalars(select(Campaign).where(Campaign.caller_id.is_not(None),
+                                                         Campaign.status != "cancelled"))
+            for asset in {seg.asset.id: seg.asset for c in campaigns for seg in c.segments}.values():
+                for link in self.links.values():
+                    publish(asset, link.info.sounds_dir)
 
     def _unregister(self) -> None:
         with self.db.session() as s:

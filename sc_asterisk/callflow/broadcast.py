@@ -34,7 +34,8 @@ class BroadcastHandler:
                 return
             if script.amd_policy is not None:
                 script = await self._apply_amd(session, attempt_id, script)
-                if script is None:
+                if script is None:       # a machine, and the campaign hangs up on machines
+                    await asyncio.shield(self.store.save_play(attempt_id, PlayResult()))
                     await session.command("HANGUP")
                     return
             await play_and_record(session, self.store, self.key, attempt_id, script)

@@ -155,3 +155,59 @@ def test_garbage_fastagi_peers_do_not_disturb_live_measurements(lab, db, prompts
         hold = truth[number].end_ms - truth[number].answer_ms
         assert abs(by_role["message"].listened_ms - min(hold, MSG_MS)) <= 60
         assert abs(by_role["notice"].listened_ms - max(0, min(hold - MSG_MS, NOTICE_MS))) <= 60
+
+
+def test_callback_line_plays_message_and_notice_and_records_an_inbound_call(
+        lab, db, prompts, tmp_path):
+    from sc_asterisk.lab.callers import InboundCall, place_calls
+    did = "+33199009999"
+    full, early = numbers(43, 2)
+    make_campaign(db, prompts, "callback", [], caller_id=did, max_channels=2, cps=1)
+
+    async def go():
+        async with Controller(db, lab.node_info(), key=KEY):
+            return await asyncio.to_thread(
+                place_calls, [InboundCall(did, hangup_after_ms=9500, caller_id=full),
+                              InboundCall(did, hangup_after_ms=2500, caller_id=early)],
+                "127.0.0.1", lab.ports.sip, lab.callers_port, tmp_path, timeout=30)
+
+    calls = asyncio.run(go())
+    assert [c.outcome for c in calls] == ["answered", "answered"], calls
+    assert calls[0].ended_by == "callee"          # we hung up after message + notice
+    assert calls[1].ended_by == "caller", calls
+    with db.session() as s:
+        cid = get_campaign(s, "callback").id
+        inbound = {a.number: a for a in s.scalars(select(CallAttempt)
+                                                 .where(CallAttempt.campaign_id == cid))}
+        assert set(inbound) == {full, early}
+        for number, a in inbound.items():
+            assert a.record.direction == "inbound" and a.record.outcome == "answered"
+            assert a.state == "finished" and a.record.end_ms >= a.record.answer_ms
+        f = {sl.role: sl for sl in inbound[full].record.segments}
+        assert f["message"].heard_full and f["notice"].heard_full
+        e = {sl.role: sl for sl in inbound[early].record.segments}
+        # the caller hung up 2.5 s after the answer: the message was cut there (±60 ms)
+        assert abs(e["message"].listened_ms - 2500) <= 60 and e["notice"].listened_ms == 0
+
+
+def test_answering_machine_detection_outcomes(lab, db, prompts, tmp_path):
+    machine, human = numbers(44, 2)
+    make_campaign(db, prompts, "amd", [machine, human], max_channels=2, cps=5,
+                  ring_timeout_s=5, amd_policy="hangup")
+    plan = CalleePlan()
+    plan.add(machine, "machine", ring_ms=100, hold_ms=12000)
+    plan.add(human, "human", ring_ms=100, hold_ms=12000)
+    with Simulator(plan, lab.ports.callees, tmp_path) as sim:
+        run(db, lab, "amd")
+        truth = {t.number: t for t in sim.truth()}
+    segs = segments(db, "amd")
+    m_segs, m_record = segs[machine.lstrip("+")]
+    h_segs, h_record = segs[human.lstrip("+")]
+    assert m_record.amd_result == "MACHINE" and m_record.outcome == "machine"
+    assert m_segs == {} and m_record.hung_up_by == "system"     # nothing played to the machine
+    assert h_record.amd_result == "HUMAN" and h_record.outcome == "answered"
+    # detection time is not listening: the human heard the script from its start, fully
+    assert h_segs["message"].heard_full and h_segs["message"].listened_ms == MSG_MS
+    assert h_segs["notice"].listened_ms == NOTICE_MS
+    t = truth[human.lstrip("+")]
+    assert t.end_ms - t.answer_ms > MSG_MS + NOTICE_MS          # the call lasted longer: AMD ran

@@ -53,7 +53,8 @@ def test_hangup_policy_plays_nothing_to_a_machine():
     store = FakeStore("hangup")
     commands = asyncio.run(session(store, MACHINE + ["200 result=1\n"]))
     assert commands == ["GET VARIABLE AMDSTATUS", "GET VARIABLE AMDCAUSE", "HANGUP"]
-    assert store.amd == ("MACHINE", "LONGGREETING-2100-1500") and store.played is None
+    assert store.amd == ("MACHINE", "LONGGREETING-2100-1500")
+    assert store.played.segments == [] and store.played.hung_up_by == "system"
 
 
 def test_voicemail_policy_plays_the_voicemail_segment_only():

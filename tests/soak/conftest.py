@@ -1,0 +1,46 @@
+"""The soak tier: long, bounded runs through the lab, never part of the default `pytest` run.
+
+Run it with ``SC_ASTERISK_SOAK=1 pytest tests/soak`` (as root, on an otherwise idle machine);
+``SC_ASTERISK_SOAK_CALLS`` and ``SC_ASTERISK_SOAK_CPS`` size it.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+if os.environ.get("SC_ASTERISK_SOAK") != "1":
+    collect_ignore_glob = ["*"]
+
+# The lab tier's campaign helpers (tests/lab/campaigns.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lab"))
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The lab Asterisk, on the offset the lab tier uses (SC_ASTERISK_TEST_LAB_OFFSET)."""
+    from sc_asterisk.lab.instance import LabInstance, LabPorts
+    from sc_asterisk.lab.root import DEFAULT_CACHE, is_provisioned, root_path
+    if os.geteuid() != 0:
+        pytest.fail("the soak needs root: run it with sudo")
+    if not is_provisioned(root_path(DEFAULT_CACHE)):
+        pytest.fail(f"no Asterisk root in {DEFAULT_CACHE}: run `make lab` first")
+    offset = int(os.environ.get("SC_ASTERISK_TEST_LAB_OFFSET", "1"))
+    instance = LabInstance(f"pytest{offset}", LabPorts.offset(offset))
+    instance.down()
+    instance.up()
+    yield instance
+    instance.down()
+
+
+@pytest.fixture
+def short_prompts(tmp_path):
+    """Short prompts so a call lasts about a second: message 600 ms, notice 400 ms."""
+    out = {}
+    for name, ms, freq in (("message", 600, 440), ("notice", 400, 660)):
+        path = tmp_path / f"{name}.wav"
+        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path),
+                        "synth", f"{ms / 1000}", "sine", str(freq)], check=True)
+        out[name] = path
+    return out
