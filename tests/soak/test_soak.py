@@ -31,10 +31,12 @@ FINAL = {"finished", "unknown", "failed", "skipped"}
 
 
 def proc_figures(pid: int) -> dict:
-    """RSS (kB) and open file descriptors of a process, from /proc."""
+    """RSS (kB), open file descriptors and CPU seconds used so far, from /proc."""
     rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text()
                .splitlines() if line.startswith("VmRSS:"))
-    return {"rss_kb": rss, "fds": len(os.listdir(f"/proc/{pid}/fd"))}
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu_s = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")   # utime + stime
+    return {"rss_kb": rss, "fds": len(os.listdir(f"/proc/{pid}/fd")), "cpu_s": round(cpu_s, 1)}
 
 
 def agi_sessions(port: int) -> int:
