@@ -15,9 +15,12 @@ MAX_HEADER_LINES = 200
 MAX_LINE_BYTES = 8192
 
 HANGUP_LINE = "HANGUP"
-_RESULT_RE = re.compile(r"^(?P<code>\d{3})(?P<sep>[ -])(?P<rest>.*)$")
+_RESULT_RE = re.compile(r"^(?P<code>[0-9]{3})(?P<sep>[ -])(?P<rest>.*)$")
 _FIELD_RE = re.compile(r"(?P<key>[A-Za-z_]+)=(?P<value>\S*)")
 _DATA_RE = re.compile(r"\((?P<data>[^)]*)\)")
+# ASCII digits only: str.isdigit() and \d also accept '²' or Arabic-Indic digits.
+_COUNT_RE = re.compile(r"[0-9]{1,18}")
+_INT_RE = re.compile(r"-?[0-9]{1,18}")
 
 
 class AgiProtocolError(ValueError):
@@ -44,8 +47,9 @@ class AgiResult:
 
     @property
     def endpos(self) -> int | None:
+        """The sample offset where playback stopped; None when absent or not a count."""
         value = self.fields.get("endpos")
-        return int(value) if value is not None and value.lstrip("-").isdigit() else None
+        return int(value) if value is not None and _COUNT_RE.fullmatch(value) else None
 
     @property
     def digit(self) -> str | None:
@@ -85,10 +89,16 @@ def parse_result(line: str) -> AgiResult:
     data_match = _DATA_RE.search(rest)
     result = None
     raw = fields.get("result")
-    if raw is not None and re.fullmatch(r"-?\d+", raw):
+    if raw is not None and _INT_RE.fullmatch(raw):
         result = int(raw)
     return AgiResult(code=code, result=result, data=data_match.group("data") if data_match else None,
                      fields=fields, text=rest)
+
+
+def is_final(line: str) -> bool:
+    """True for a line that ends a command's answer: three ASCII digits and a space."""
+    m = _RESULT_RE.match(line.strip())
+    return bool(m and m.group("sep") == " ")
 
 
 def is_continuation(line: str) -> bool:

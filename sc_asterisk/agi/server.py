@@ -12,7 +12,8 @@ import logging
 from typing import Awaitable, Callable
 
 from .protocol import (HANGUP_LINE, MAX_HEADER_LINES, MAX_LINE_BYTES, AgiProtocolError, AgiResult,
-                       is_continuation, parse_header_line, parse_result, stream_file_command)
+                       is_continuation, is_final, parse_header_line, parse_result,
+                       stream_file_command)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class AgiSession:
             if is_continuation(line):
                 # A "520-" usage block runs until its closing "520 End of proper usage." line.
                 usage = [line]
-                while is_continuation(line) or not line[:3].isdigit():
+                while not is_final(line):
                     line = await self._readline()
                     usage.append(line)
                 return AgiResult(code=int(line[:3]), text=" ".join(usage))

@@ -120,6 +120,7 @@ class AmiClient:
         return await self._send(fields, timeout)
 
     async def _send(self, fields: dict[str, str], timeout: float | None) -> dict[str, str]:
+        check_fields(fields)
         future = self.manager.send_action(dict(fields), as_list=False)
         try:
             message = await asyncio.wait_for(asyncio.shield(future), timeout or self.action_timeout)
@@ -139,6 +140,7 @@ class AmiClient:
         if not self.connected:
             raise AmiError(f"AMI link to {self.host}:{self.port} is down",
                            fix="wait for the reconnect or check the node")
+        check_fields(fields)
         future = self.manager.send_action(dict(fields), as_list=True)
         try:
             messages = await asyncio.wait_for(asyncio.shield(future), timeout or self.action_timeout)
@@ -222,11 +224,11 @@ class AmiClient:
                     fix="the call may or may not have started; reconciliation decides"))
 
     def _dispatch(self, manager: Manager, message) -> None:
-        name = message.get("Event", "").lower()
+        event = flatten(message)
+        name = event.get("Event", "").lower()
         callbacks = self._callbacks.get(name, []) + self._callbacks.get("*", [])
         if not callbacks:
             return
-        event = dict(message.items())
         for callback in callbacks:
             try:
                 result = callback(event)
@@ -249,3 +251,27 @@ class AmiClient:
                 protocol = self.manager.protocol
                 if protocol is not None and getattr(protocol, "transport", None):
                     protocol.transport.abort()
+
+
+def check_fields(fields: dict) -> None:
+    """Refuse an action that would not be exactly one action on the wire: a CR or LF in a
+    header or value would end it early and let the rest be read as another action (e.g. a
+    caller ID smuggling ``Action: Command``)."""
+    for key, value in fields.items():
+        for item in (value if isinstance(value, (list, tuple)) else [value]):
+            if any(c in f"{key}{item}" for c in "\r\n"):
+                raise AmiError(f"AMI action {fields.get('Action', '?')}: a line break in {key}",
+                               fix="AMI values are single lines; check where the value came from")
+            if ":" in str(key):
+                raise AmiError(f"AMI header name {key!r} is not valid", fix="remove the ':'")
+
+
+def flatten(message) -> dict[str, str]:
+    """An event as plain strings: panoramisk gives a list when a header repeats; the first
+    value counts (a peer cannot make us act on a value that is not a string)."""
+    out = {}
+    for key, value in message.items():
+        if isinstance(value, (list, tuple)):
+            value = next((v for v in value if isinstance(v, str)), "")
+        out[str(key)] = value if isinstance(value, str) else str(value)
+    return out

@@ -125,6 +125,9 @@ def _render_endpoint(e: SipEndpoint) -> str:
 def _check(key: str, value: str) -> None:
     # A newline, ';' or '[' in a value would end the line, start a comment or open a section:
     # refuse anything outside a conservative alphabet rather than try to escape it.
+    if not value:
+        # an empty secret, user or address would render a config Asterisk reads differently
+        raise ConfigError(f"empty Asterisk setting {key}", fix=f"give {key} a value")
     if not _SAFE_VALUE.fullmatch(value):
         raise ConfigError(f"unsafe character in Asterisk setting {key}",
                           fix="use only letters, digits and . : @ / + , = _ -")

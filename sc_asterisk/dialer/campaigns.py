@@ -54,6 +54,10 @@ def create_campaign(s: Session, name: str, message: str, notice: str,
         ([(VOICEMAIL_ROLE, voicemail)] if voicemail else [])
     parse_amd(settings.get("amd_policy"))
     check_profile(compliance_profile, [r for r, _ in roles])
+    caller_id = settings.get("caller_id")
+    if caller_id is not None and not re.fullmatch(r"\+?[0-9]{3,20}", caller_id):
+        raise ConfigError(f"bad caller ID {caller_id!r}",
+                          fix="give the number in E.164, e.g. +33199001234")
     if settings.get("windows"):
         for line in settings["windows"].splitlines():
             parse_window(line)          # refuse a bad window now, not at the first dial
