@@ -6,9 +6,9 @@ single writer, so the same statements are safe there too.
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from .models import CallAttempt, ControllerLease, PaceBucket
+from .models import AudioAsset, CallAttempt, CampaignSegment, ControllerLease, PaceBucket
 
 INFLIGHT_STATES = ("originating", "ringing", "answered")
 OPEN_STATES = ("queued",) + INFLIGHT_STATES
@@ -26,29 +26,41 @@ def inflight_per_node(s: Session) -> dict[str, int]:
     return {node: n for node, n in rows if node}
 
 
-def bucket_wait(s: Session, scope: str, rate: float, now: float, take: bool) -> float:
-    """Seconds until *scope* has a token (0: available; taken when *take*). Row-locked."""
+def pace_bucket(s: Session, scope: str, now: float) -> PaceBucket:
+    """The token bucket of *scope*, row-locked for this transaction."""
     bucket = s.scalar(select(PaceBucket).where(PaceBucket.scope == scope).with_for_update())
     if bucket is None:
         bucket = PaceBucket(scope=scope, tokens=1.0, stamp=now)
         s.add(bucket)
-        s.flush()
+    return bucket
+
+
+def bucket_wait(bucket: PaceBucket, rate: float, now: float) -> float:
+    """Seconds until the bucket has a token (0: one is available now)."""
     tokens = min(1.0, bucket.tokens + max(0.0, now - bucket.stamp) * rate)
-    if tokens < 1.0:
-        return (1.0 - tokens) / rate
-    if take:
-        bucket.tokens, bucket.stamp = tokens - 1.0, now
-    return 0.0
+    return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+
+
+def bucket_take(bucket: PaceBucket, rate: float, now: float) -> None:
+    bucket.tokens = min(1.0, bucket.tokens + max(0.0, now - bucket.stamp) * rate) - 1.0
+    bucket.stamp = now
 
 
 def due_attempts(s: Session, campaign_id: int, now_ms: int, limit: int) -> list[CallAttempt]:
     """Queued attempts that may be dialed now, oldest first, locked against other controllers."""
     return list(s.scalars(
-        select(CallAttempt)
+        select(CallAttempt).options(joinedload(CallAttempt.contact))
         .where(CallAttempt.campaign_id == campaign_id, CallAttempt.state == "queued",
                CallAttempt.not_before_ms <= now_ms)
         .order_by(CallAttempt.not_before_ms, CallAttempt.created_at, CallAttempt.id)
-        .limit(limit).with_for_update(skip_locked=True)))
+        .limit(limit).with_for_update(skip_locked=True, of=CallAttempt)))
+
+
+def script_ms(s: Session, campaign_id: int) -> int:
+    """The length of a campaign's whole script (an upper bound of one call's playing time)."""
+    return s.scalar(select(func.coalesce(func.sum(AudioAsset.duration_ms), 0))
+                    .join(CampaignSegment, CampaignSegment.asset_id == AudioAsset.id)
+                    .where(CampaignSegment.campaign_id == campaign_id)) or 0
 
 
 def next_due_ms(s: Session, campaign_id: int) -> int | None:

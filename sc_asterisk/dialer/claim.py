@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from ..db import CallAttempt, CallRecord, Campaign
 from ..db.models_telecom import Trunk
-from ..db.dialer_queries import (bucket_wait, dials_since, due_attempts, inflight_by,
-                                 inflight_per_node, next_due_ms, open_attempts)
+from ..db.dialer_queries import (bucket_take, bucket_wait, dials_since, due_attempts,
+                                 inflight_by, inflight_per_node, next_due_ms, open_attempts,
+                                 pace_bucket, script_ms)
 from .retries import DAY_MS, RetryPolicy
 from .windows import FRANCE_DEFAULT, is_callable, next_opening, parse_window
 
@@ -88,17 +89,17 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
     if not free or free[0][0] <= 0:
         return Wait(None)
     node = free[0][1]
-    scopes = [(f"campaign:{campaign_id}", campaign.cps)]
+    buckets = [(pace_bucket(s, f"campaign:{campaign_id}", now), campaign.cps)]
     if trunk_cps:
-        scopes.append((f"trunk:{campaign.trunk}", trunk_cps))
-    wait = max(bucket_wait(s, scope, rate, now, take=False) for scope, rate in scopes)
+        buckets.append((pace_bucket(s, f"trunk:{campaign.trunk}", now), trunk_cps))
+    wait = max(bucket_wait(bucket, rate, now) for bucket, rate in buckets)
     if wait > 0:
         return Wait(wait)
     windows = tuple(parse_window(w) for w in (campaign.windows or "").splitlines() if w.strip()) \
         or (FRANCE_DEFAULT,)
     policy = RetryPolicy.from_json(campaign.retry_policy)
     when = datetime.fromtimestamp(now, timezone.utc)
-    candidates = due_attempts(s, campaign_id, now_ms, limit=50)
+    candidates = due_attempts(s, campaign_id, now_ms, limit=10)
     if not candidates:
         if open_attempts(s, campaign_id) == 0:
             return DONE
@@ -119,12 +120,12 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
             attempt.state = "skipped"
             s.add(CallRecord(attempt_id=attempt.id, outcome=reason))
             continue
-        for scope, rate in scopes:
-            bucket_wait(s, scope, rate, now, take=True)
+        for bucket, rate in buckets:
+            bucket_take(bucket, rate, now)
         attempt.state, attempt.node, attempt.trunk = "originating", node, campaign.trunk
         attempt.controller = controller
         s.add(CallRecord(attempt_id=attempt.id, originate_ms=now_ms, caller_id=campaign.caller_id))
         return Claim(attempt.id, attempt.number, node, campaign.trunk, campaign.caller_id,
-                     campaign.ring_timeout_s, sum(seg.asset.duration_ms for seg in campaign.segments),
-                     prefix, campaign.amd_policy)
+                     campaign.ring_timeout_s, script_ms(s, campaign_id), prefix,
+                     campaign.amd_policy)
     return Wait(0.0)
