@@ -17,7 +17,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import concurrency, contacts, export, listen, pacing
+from . import concurrency, contacts, export, listen, pacing, scale
 from .common import Figure, Run
 from .machine import machine_info
 
@@ -29,6 +29,7 @@ BENCHMARKS = {
     "concurrency": concurrency.run,
     "contacts": contacts.run,
     "export": export.run,
+    "scale": scale.run,       # arithmetic on the figures above (read back from results.json)
 }
 
 

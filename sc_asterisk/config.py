@@ -43,6 +43,14 @@ class Settings:
         return read_or_create_secret(self.secrets_dir / name, nbytes)
 
 
+def open_private(path, mode: str = "w", **kwargs):
+    """Open *path* for writing, created mode 0600 whatever the umask: for files that hold
+    personal data (exports, reject files) or secrets."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.chmod(path, 0o600)
+    return os.fdopen(fd, mode, **kwargs)
+
+
 def read_or_create_secret(path: Path, nbytes: int = 24) -> str:
     """Return the secret stored at *path*; generate it with mode 0600 if absent. Never logged."""
     path.parent.mkdir(parents=True, exist_ok=True)

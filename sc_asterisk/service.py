@@ -66,6 +66,7 @@ class Controller:
         self.scheduler = Scheduler(self.store, self.tracker, self.links, self.id, agi_port,
                                    dial_check=dial_check(self.key), metrics=self.metrics)
         self.agi = AgiServer({"broadcast": BroadcastHandler(self.store, self.key,
+                                                            self.tracker.agi_started,
                                                             self.tracker.agi_finished),
                               "callback": CallbackHandler(self.store, self.key)},
                              host=agi_bind, port=agi_port)

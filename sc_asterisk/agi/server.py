@@ -54,8 +54,12 @@ class AgiSession:
         """Send one command and return its result; raises AgiHangup when the channel is gone."""
         if "\n" in text or "\r" in text:
             raise AgiProtocolError("an AGI command is one line")
-        self._writer.write(text.encode() + b"\n")
-        await self._writer.drain()
+        try:
+            self._writer.write(text.encode() + b"\n")
+            await self._writer.drain()
+        except ConnectionError:
+            self.hangup_seen = True
+            raise AgiHangup("connection reset by Asterisk") from None
         result = await asyncio.wait_for(self._read_result(), timeout or self.command_timeout)
         if result.dead_channel:
             self.hangup_seen = True
@@ -84,7 +88,11 @@ class AgiSession:
             return parse_result(line)
 
     async def _readline(self) -> str:
-        raw = await self._reader.readline()
+        try:
+            raw = await self._reader.readline()
+        except ConnectionError:
+            self.hangup_seen = True
+            raise AgiHangup("connection reset by Asterisk") from None
         if not raw:
             self.hangup_seen = True
             raise AgiHangup("connection closed by Asterisk")

@@ -19,14 +19,30 @@ import logging
 from typing import Any, Callable
 
 from panoramisk import Manager
+from panoramisk.ami_protocol import AMIProtocol
 
 from ..errors import AmiError
 
 log = logging.getLogger(__name__)
+# panoramisk logs whole AMI messages (dialed numbers, caller IDs) at DEBUG and pending actions
+# at INFO: clear numbers must stay out of logs, so only its warnings pass.
+logging.getLogger("panoramisk").setLevel(logging.WARNING)
 
 EventCallback = Callable[[dict[str, str]], Any]
 _DISABLED = 10 ** 9  # panoramisk's own pinger is replaced by the watchdog
 MAX_RECONNECT_S = 16
+
+
+class _TolerantProtocol(AMIProtocol):
+    """panoramisk's protocol, except that a message it cannot handle (e.g. a repeated header
+    where it expects one) is dropped alone instead of taking the whole link down."""
+
+    def handle_message(self, message):
+        try:
+            return super().handle_message(message)
+        except Exception:
+            log.warning("AMI: dropped a message that could not be handled")
+            return None
 
 
 class AmiClient:
@@ -59,6 +75,7 @@ class AmiClient:
         self.manager = Manager(host=host, port=port, ping_delay=_DISABLED, ping_interval=_DISABLED,
                                reconnect_timeout=max(1, int(reconnect_delay)),
                                on_connect=self._on_connect, on_disconnect=self._on_disconnect,
+                               protocol_factory=_TolerantProtocol,
                                loop=asyncio.get_event_loop())
         self.manager.register_event("*", self._dispatch)
         # Reconnect with backoff: panoramisk retries every reconnect_timeout seconds; we double

@@ -20,12 +20,17 @@ class BroadcastHandler:
     """Example: ``AgiServer({"broadcast": BroadcastHandler(store, key)})``."""
 
     def __init__(self, store: CallStore, key: str,
+                 on_started: Callable[[str], None] | None = None,
                  on_finished: Callable[[str], None] | None = None):
         self.store, self.key = store, key
-        self.on_finished = on_finished
+        self.on_started, self.on_finished = on_started, on_finished
 
     async def __call__(self, session: AgiSession) -> None:
         attempt_id = session.uniqueid
+        if self.on_started is not None:
+            # only an answered channel reaches the dialplan: the call was answered even if
+            # the AMI events that say so are lost with the link
+            self.on_started(attempt_id)
         try:
             script = await self.store.script_for(attempt_id, session.env.get("agi_arg_1", ""))
             if script is None:

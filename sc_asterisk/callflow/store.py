@@ -4,10 +4,12 @@ database never stalls the audio of other calls (Asterisk keeps playing meanwhile
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from ..audio import asterisk_name
 from ..contacts.numbers import NumberRejected, to_e164
@@ -16,6 +18,10 @@ from ..db import CallAttempt, CallRecord, Campaign, Database, SegmentListen
 from .player import PlayResult, Script, Segment
 from .amd import parse_amd
 from .roles import CONFIRM_ROLE, PLAYED_ROLES, VOICEMAIL_ROLE
+
+
+log = logging.getLogger(__name__)
+DB_RETRY_S = 60.0     # how long a locked or unreachable database is waited for
 
 
 def now_ms() -> int:
@@ -30,8 +36,19 @@ class CallStore:
         # One writer thread: SQLite serialises writers anyway, and order is preserved.
         self.executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
 
-    async def run(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+    async def run(self, fn, *args, retry_s: float = DB_RETRY_S):
+        """Run *fn* in the database thread. Every *fn* is one transaction, rolled back on error,
+        so a database that is locked or away for a while is retried, not fatal."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + retry_s
+        while True:
+            try:
+                return await loop.run_in_executor(self.executor, fn, *args)
+            except OperationalError as exc:
+                if loop.time() >= deadline:
+                    raise
+                log.warning("database unavailable (%s); retrying", type(exc.orig).__name__)
+                await asyncio.sleep(0.5)
 
     async def script_for(self, attempt_id: str, sounds_dir: str) -> Script | None:
         return await self.run(self._script_for, attempt_id, sounds_dir)

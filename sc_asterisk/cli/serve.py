@@ -60,14 +60,22 @@ def serve(ctx: Context, labs: tuple[str, ...], metrics_port: int, drain_timeout:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         serving = asyncio.create_task(controller.serve())
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if serving.done() and serving.exception() is not None:
+            # the dialing loop died: stop loudly (a supervisor restarts us) instead of idling
+            log.error("the dialing loop failed: %s", serving.exception())
+            await controller.stop(drain_s=drain_timeout)
+            return 1
         log.info("stopping: no new calls; waiting up to %.0fs for live calls", drain_timeout)
         controller.scheduler.stop()
         await serving
         await controller.stop(drain_s=drain_timeout)
         log.info("stopped")
+        return 0
 
-    asyncio.run(main())
+    if asyncio.run(main()):
+        raise click.exceptions.Exit(1)
 
 
 def _lab_node(spec: str):

@@ -8,6 +8,7 @@ import click
 
 from ..contacts import erase_subject, export_subject
 from .common import Context, cli, pass_context
+from ..config import open_private
 
 _region = click.option("--region", default="FR", show_default=True,
                        help="Country of a number written without +prefix.")
@@ -15,8 +16,8 @@ _region = click.option("--region", default="FR", show_default=True,
 
 @cli.command("subject-export")
 @click.argument("number")
-@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-",
-              show_default=True, help="Write the JSON here ('-' for stdout).")
+@click.option("-o", "--output", default="-", show_default=True, metavar="FILE",
+              help="Write the JSON here ('-' for stdout); a file is created mode 0600.")
 @_region
 @pass_context
 def subject_export(ctx: Context, number: str, output, region: str) -> None:
@@ -27,8 +28,12 @@ def subject_export(ctx: Context, number: str, output, region: str) -> None:
     """
     with ctx.db().session() as s:
         data = export_subject(s, ctx.settings.secret("installation-key"), number, region)
-    json.dump(data, output, indent=2, ensure_ascii=False)
-    output.write("\n")
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        with open_private(output, "w", encoding="utf-8") as f:
+            f.write(text)
 
 
 @cli.command()

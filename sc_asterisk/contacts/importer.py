@@ -195,7 +195,7 @@ class _Run:
 
     def _upsert(self, s: Session, records: list[tuple[int, Record]]) -> None:
         # Plain rows and bulk statements: ORM objects cost more than parsing at a million rows.
-        numbers = list(dict.fromkeys(rec.phone.e164 for _, rec in records))
+        numbers = _known(s, list(dict.fromkeys(rec.phone.e164 for _, rec in records)))
         contacts = {row["e164"]: dict(row) for row in _in_chunks(
             s, select(*(Contact.__table__.c[c] for c in _CONTACT_COLUMNS)), Contact.e164, numbers)}
         sources = {row["contact_id"]: dict(row) for row in _in_chunks(
@@ -312,6 +312,23 @@ def _in_chunks(s: Session, query, column, values: list) -> list:
     found = []
     for i in range(0, len(values), _IN_CHUNK):
         found.extend(s.execute(query.where(column.in_(values[i:i + _IN_CHUNK]))).mappings())
+    return found
+
+
+def _known(s: Session, numbers: list[str]) -> list[str]:
+    """The numbers among *numbers* that already have a contact, probed through the driver:
+    a first import finds none, and then skips SQLAlchemy's typed lookup of full rows."""
+    cursor = s.connection().connection.dbapi_connection.cursor()
+    mark = "?" if s.get_bind().dialect.paramstyle == "qmark" else "%s"
+    found: list[str] = []
+    try:
+        for i in range(0, len(numbers), _IN_CHUNK):
+            part = numbers[i:i + _IN_CHUNK]
+            marks = ", ".join([mark] * len(part))
+            cursor.execute(f"SELECT e164 FROM contact WHERE e164 IN ({marks})", part)
+            found.extend(e164 for (e164,) in cursor.fetchall())
+    finally:
+        cursor.close()
     return found
 
 

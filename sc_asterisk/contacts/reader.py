@@ -214,12 +214,21 @@ def _open_workbook(path: Path):
 
 
 def _xlsx_row_count(path: Path) -> int:
+    """Rows of the first sheet, read to the end once, so that a damaged workbook is refused
+    whole before anything is imported (openpyxl reads lazily and fails midway otherwise)."""
     workbook = _open_workbook(path)
     try:
         if not workbook.worksheets:
             raise UnreadableFile(f"{path.name} has no worksheet", fix="put the contacts on the "
                                  "first sheet")
-        return workbook.worksheets[0].max_row or 0
+        try:
+            return sum(1 for _ in workbook.worksheets[0].iter_rows(values_only=True))
+        except UnreadableFile:
+            raise
+        except Exception as exc:
+            raise UnreadableFile(f"{path.name} is a damaged workbook ({type(exc).__name__})",
+                                 fix="open it in a spreadsheet and save it again, or export CSV"
+                                 ) from None
     finally:
         workbook.close()
 

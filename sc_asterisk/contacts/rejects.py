@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from ..config import open_private
 
 # Leading characters a spreadsheet would evaluate as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -25,7 +26,7 @@ class RejectWriter:
     """
 
     def __init__(self, path: Path | None, header: list[str]):
-        self._file = open(path, "w", encoding="utf-8-sig", newline="") if path else None
+        self._file = open_private(path, "w", encoding="utf-8-sig", newline="") if path else None
         self._csv = csv.writer(self._file) if self._file else None
         if self._csv:
             self._csv.writerow(["line", "reason", "detail"] + [safe_cell(h) for h in header])

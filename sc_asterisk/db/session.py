@@ -1,6 +1,7 @@
 """Engine, sessions and schema upgrades for any SQLAlchemy URL (SQLite by default)."""
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -26,8 +27,13 @@ class Database:
 
     def __init__(self, url: str):
         self.url = url
-        if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            path = Path(url[len("sqlite:///"):])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # personal data: private from the start (SQLite gives its -wal/-shm files the
+                # database file's permissions)
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         self.engine: Engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)

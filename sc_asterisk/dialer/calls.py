@@ -59,6 +59,11 @@ class CallTracker:
         ami.on("Newstate", self._on_newstate)
         ami.on("Hangup", self._on_hangup)
 
+    def agi_started(self, attempt_id: str) -> None:
+        flight = self.flights.get(attempt_id)
+        if flight is not None:
+            self._answered(flight, {})
+
     def agi_finished(self, attempt_id: str) -> None:
         flight = self.flights.get(attempt_id)
         if flight is not None:

@@ -202,15 +202,24 @@ def _where(query, src: RowSource):
 
 
 def _segments(conn, attempt_ids: list[str]) -> dict[str, dict]:
-    rows = conn.execute(
-        select(SegmentListen.attempt_id, SegmentListen.role, SegmentListen.length_ms,
-               SegmentListen.listened_ms, SegmentListen.heard_full, SegmentListen.stop_reason)
-        .where(SegmentListen.attempt_id.in_(attempt_ids))
-        .order_by(SegmentListen.attempt_id, SegmentListen.position))
+    # Through the DBAPI cursor of the same connection: SQLAlchemy's statement handling cost
+    # half of this per batch, and the columns need no conversion but the boolean.
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(
+            "SELECT attempt_id, role, length_ms, listened_ms, heard_full, stop_reason"
+            f" FROM {SegmentListen.__tablename__}"
+            f" WHERE attempt_id IN ({', '.join([mark] * len(attempt_ids))})"
+            " ORDER BY attempt_id, position", attempt_ids)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
     by_attempt: dict[str, dict] = {}
     for attempt_id, role, length, listened, full, stop in rows:
         # A role played twice would be ambiguous in one column: the first play is the one kept.
-        by_attempt.setdefault(attempt_id, {}).setdefault(role, (length, listened, full, stop))
+        by_attempt.setdefault(attempt_id, {}).setdefault(
+            role, (length, listened, None if full is None else bool(full), stop))
     return by_attempt
 
 

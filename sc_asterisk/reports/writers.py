@@ -13,7 +13,7 @@ import re
 import sys
 import tempfile
 from contextlib import contextmanager
-from datetime import datetime, tzinfo
+from datetime import datetime, timezone, tzinfo
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Iterator
@@ -67,7 +67,7 @@ class CsvWriter:
         # This runs for millions of rows: fetch the cells in one call, then convert only the
         # columns that need it (the csv module writes None as "" and ints with str()).
         formats = {STR: _text_cell, BOOL: _bool_cell, INT: None,
-                   TS: lambda v: iso_ms(v, tz), FLOAT: _decimal_comma if excel else None}
+                   TS: _ts_cell(tz), FLOAT: _decimal_comma if excel else None}
         names = [name for name, _ in columns]
         self._get = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
         self._convert = [(i, formats[kind]) for i, (_, kind) in enumerate(columns)
@@ -83,6 +83,18 @@ class CsvWriter:
     def close(self) -> None:
         self._text.flush()
         self._text.detach()
+
+
+_UTC_KEYS = ("UTC", "Etc/UTC")   # ZoneInfo names whose offset is always +00:00
+
+
+def _ts_cell(tz: tzinfo):
+    """iso_ms for one zone; times already in UTC written in UTC skip the zone conversion, which
+    cost a third of a million-row export's time formatting."""
+    if tz is not timezone.utc and getattr(tz, "key", None) not in _UTC_KEYS:
+        return lambda value: iso_ms(value, tz)
+    return lambda value: (value.isoformat(timespec="milliseconds")
+                          if value.tzinfo is timezone.utc else iso_ms(value, tz))
 
 
 def _text_cell(value: str) -> str:

@@ -321,6 +321,7 @@ def test_kill_9_at_five_random_points_of_one_campaign(lab, db, prompts, tmp_path
         assert proc.wait(timeout=40) == 0
         rows, truth = check_nothing_lost_nobody_twice(db, "kill5", sim, len(nums))
     final = answered_records(db, "kill5")
+    assert kept                                        # records existed before the kills
     lost = {k: v for k, v in kept.items() if final.get(k) != v}
     assert not lost, f"seed {seed}: records changed or lost after a kill: {lost}"
     states = Counter(r["state"] for r in rows.values())

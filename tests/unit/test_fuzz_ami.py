@@ -45,7 +45,7 @@ class WireTransport:
 def attach(client: AmiClient) -> tuple[AMIProtocol, WireTransport]:
     """Wire a protocol to *client*'s Manager exactly as Manager.connection_made does."""
     transport = WireTransport()
-    proto = AMIProtocol()
+    proto = client.manager.config["protocol_factory"]()   # what create_connection would build
     proto.connection_made(transport)
     proto.factory = client.manager
     proto.encoding = "utf8"
