@@ -60,13 +60,19 @@ class Run:
 
 
 def cache_dir() -> Path:
-    """Generated inputs (1 M-row files and databases) are kept here between runs."""
+    """Generated inputs (1 M-row files and databases) are kept here between runs.
+
+    Example: ``cache_dir() / "contacts-1000000-v3.csv"``
+    """
     CACHE.mkdir(parents=True, exist_ok=True)
     return CACHE
 
 
 def summary(values: list[float]) -> dict:
-    """Median, 95th percentile and max of absolute values, plus the signed median."""
+    """Median, 95th percentile and max of absolute values, plus the signed median.
+
+    Example: ``summary([-3, 1, 2])["median_abs"] == 2``
+    """
     if not values:
         return {"n": 0}
     absolute = sorted(abs(v) for v in values)
@@ -77,4 +83,5 @@ def summary(values: list[float]) -> dict:
 
 
 def r(value: float | None, digits: int = 3) -> float | None:
+    """Rounded, None kept. Example: ``r(1.23456, 2) == 1.23``"""
     return None if value is None else round(value, digits)

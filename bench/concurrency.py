@@ -1,9 +1,10 @@
 """Concurrency: a ramp of campaigns with long holds, each step holding more calls up at once,
-until a call is lost or answered late, the listen figure degrades, or the machine saturates.
+until a call is lost (not answered, or answered without its record) or the machine saturates.
 
 At each step every callee answers and holds long enough for all the step's calls to be up
 together. Lost = a call SIPp answered that the database does not hold as answered with its
-segment results. The knee is the last step with nothing lost and the listen error in its goal.
+segment results. The knee is the last step with nothing lost, short of saturation; the listen
+error of every step is reported beside it (p95 within 60 ms: up to which step).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ SATURATED = 0.9   # share of all cores used by Asterisk + controller + SIPp
 
 
 def run(ctx: Run) -> list[Figure]:
+    """The ramp, bounded in time. Example: ``run(Run(quick=True, workdir=w))``"""
     steps = [50, 100, 200] if ctx.quick else [50, 100, 200, 300, 400, 450]
     budget_s = 90 if ctx.quick else 240
     plan, blocks, holds = CalleePlan(), {}, {}
@@ -65,8 +67,15 @@ def run(ctx: Run) -> list[Figure]:
             asyncio.run(lab.run_campaigns(db, [f"conc{s}" for s in steps], max_channels=1000,
                                           between=judge))
     knee = max((row["peak"] for row in rows if row["ok"] and not row["saturated"]), default=0)
+    # Below the knee, how far the listen figure keeps its goal (p95 of the step's calls).
+    quality = 0
+    for row in rows:
+        if not (row["ok"] and row["listen_ok"]):
+            break
+        quality = row["peak"]
     first_bad = next((row for row in rows if not row["ok"] or row["saturated"]), None)
-    ctx.details["concurrency"] = {"steps": rows, "knee": knee, "cores": cores,
+    ctx.details["concurrency"] = {"steps": rows, "knee": knee, "listen_p95_ok_up_to": quality,
+                                  "cores": cores,
                                   "stopped_by": _why(first_bad) if first_bad else
                                   "last step reached (the lab's RTP range allows ~500 calls)"}
     lost = sum(row["lost"] for row in rows if row["peak"] <= max(knee, GOAL_CONCURRENT))
@@ -76,7 +85,11 @@ def run(ctx: Run) -> list[Figure]:
         note += f"; {wrong} record(s) with listen time off by > {WRONG_MS} ms"
     return [Figure("concurrency", "knee: concurrent calls, 0 lost", knee, "calls",
                    goal=f">= {GOAL_CONCURRENT} with 0 lost",
-                   met=knee >= GOAL_CONCURRENT and not lost, note=note)]
+                   met=knee >= GOAL_CONCURRENT and not lost, note=note),
+            Figure("concurrency", f"listen error p95 <= {LISTEN_MAX_MS} ms up to", quality,
+                   "calls", note="p95 by step: " + ", ".join(
+                       f"{row['calls']}: {row['listen_err_ms'].get('p95_abs')} ms"
+                       for row in rows))]
 
 
 def _step(db, size: int, nums: list[str], hold_ms: int, truth: dict) -> dict:
@@ -97,13 +110,14 @@ def _step(db, size: int, nums: list[str], hold_ms: int, truth: dict) -> dict:
                                         "error_ms": r(errors[-1], 1), "heard": heard}))
     err = summary(errors)
     peak = max_overlap([(t.answer_ms, t.end_ms) for t in answered if t.end_ms])
-    ok = (len(answered) == size and lost == 0 and
-          err.get("p95_abs", 1e9) <= LISTEN_MAX_MS)
+    ok = len(answered) == size and lost == 0
     # Recorded, but with a listen time off by more than a second: not lost, wrong (reported
     # apart: see the README on STREAM FILE's endpos after a hang-up).
     wrong = sum(1 for e in errors if abs(e) > WRONG_MS)
     return {"calls": size, "hold_ms": hold_ms, "sipp_answered": len(answered), "lost": lost,
-            "wrong_listen_ms": wrong, "peak": peak, "listen_err_ms": {k: r(v, 1) for k, v in err.items()}, "ok": ok,
+            "wrong_listen_ms": wrong, "peak": peak, "ok": ok,
+            "listen_err_ms": {k: r(v, 1) for k, v in err.items()},
+            "listen_ok": err.get("p95_abs", 1e9) <= LISTEN_MAX_MS,
             "worst": [w for _, w in sorted(worst, key=lambda x: -x[0])[:3]]}
 
 
@@ -114,8 +128,7 @@ def _why(row: dict) -> str:
         return f"at {row['calls']}: {row['lost']} records lost"
     if row.get("saturated"):
         return f"at {row['calls']}: machine {row['machine_busy'] * 100:.0f} % busy"
-    return (f"at {row['calls']}: listen error p95 {row['listen_err_ms'].get('p95_abs')} ms "
-            f"> {LISTEN_MAX_MS} ms")
+    return f"at {row['calls']}: stopped"
 
 
 class _ProcCpu:

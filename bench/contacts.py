@@ -25,9 +25,11 @@ _FIRST = ["Camille", "Léa", "Manon", "Chloé", "Inès", "Jade", "Louise", "Zoé
 _TOWNS = [("75011", "Paris"), ("13001", "Marseille"), ("69003", "Lyon"), ("31000", "Toulouse"),
           ("06000", "Nice"), ("44000", "Nantes"), ("67000", "Strasbourg"), ("34000", "Montpellier"),
           ("33000", "Bordeaux"), ("59000", "Lille"), ("35000", "Rennes"), ("97400", "Saint-Denis"),
-          ("51100", "Reims"), ("76600", "Le Havre"), ("42000", "Saint-Étienne"), ("83000", "Toulon")]
+          ("51100", "Reims"), ("76600", "Le Havre"), ("42000", "Saint-Étienne"),
+          ("83000", "Toulon")]
 # Two-digit national prefixes whose every 10-digit number phonenumbers accepts as French
-# (checked: 026, 040, 059, 063 (Mayotte), 069, 070-072, 084, 087 are partly or wholly invalid or overseas).
+# (checked: 026, 040, 059, 063 (Mayotte), 069, 070-072, 084, 087 are partly or wholly
+# invalid or overseas).
 _MOBILE = [f"6{d}" for d in range(9) if d != 3] + [f"7{d}" for d in range(3, 10)]
 _FIXED = [f"{a}{b}" for a in "12345" for b in range(1, 10) if f"{a}{b}" not in ("26", "40", "59")]
 _VOIP = [f"9{d}" for d in range(1, 10)]
@@ -88,6 +90,7 @@ def contact_file(rows: int):
 
 
 def run(ctx: Run) -> list[Figure]:
+    """Import the generated file and its sqlite3 baseline. Example: ``run(Run(True, Path("w")))``"""
     rows = 100_000 if ctx.quick else 1_000_000
     source = contact_file(rows)
     work = ctx.scratch("contacts")

@@ -60,6 +60,7 @@ def cdr_database(calls: int):
 
 
 def run(ctx: Run) -> list[Figure]:
+    """Export to CSV and Parquet beside the sqlite3 baseline. Example: ``run(Run(True, w))``"""
     calls = 100_000 if ctx.quick else 1_000_000
     source = cdr_database(calls)
     work = ctx.scratch("export")

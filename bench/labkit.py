@@ -38,7 +38,10 @@ KEY = "bench-installation-key"
 
 
 def numbers(block: int, n: int) -> list[str]:
-    """*n* fictional numbers (+33 1 99 BB xx xx, ARCEP's fiction range) of one block."""
+    """*n* fictional numbers (+33 1 99 BB xx xx, ARCEP's fiction range) of one block.
+
+    Example: ``numbers(81, 2) == ["+33199810000", "+33199810001"]``
+    """
     return [f"+33199{block:02d}{i:04d}" for i in range(n)]
 
 
@@ -88,6 +91,7 @@ class BenchLab:
         return pid
 
     def database(self, name: str) -> Database:
+        """A fresh SQLite database in the scratch directory. Example: ``lab.database("x")``"""
         path = self.work / f"{name}.db"
         for leftover in self.work.glob(f"{name}.db*"):
             leftover.unlink()
@@ -106,6 +110,7 @@ class BenchLab:
         return out
 
     def simulator(self, plan: CalleePlan, name: str) -> Simulator:
+        """SIPp callees on this lab's port. Example: ``with lab.simulator(plan, "x") as sim:``"""
         return Simulator(plan, self.instance.ports.callees, self.work / f"sipp-{name}")
 
     async def run_campaigns(self, db: Database, names: list[str], max_channels: int = 1000,
@@ -139,7 +144,10 @@ class BenchLab:
 
 def make_campaign(db: Database, prompts: dict[str, Path], name: str, nums: list[str],
                   **settings) -> None:
-    """A campaign of one attempt per number, lab-ready: always callable, never retried."""
+    """A campaign of one attempt per number, lab-ready: always callable, never retried.
+
+    Example: ``make_campaign(db, lab.prompts(6000, 4000), "x", numbers(1, 10), cps=10)``
+    """
     settings.setdefault("windows", "always")
     settings.setdefault("retry_policy", NO_RETRY)
     settings.setdefault("compliance_profile", "basic")
@@ -158,7 +166,10 @@ def make_campaign(db: Database, prompts: dict[str, Path], name: str, nums: list[
 
 
 def results(db: Database, name: str) -> dict[str, CallResult]:
-    """The campaign's attempts by number (without '+', as SIPp logs them)."""
+    """The campaign's attempts by number (without '+', as SIPp logs them).
+
+    Example: ``results(db, "listen")["33199810000"].segments["message"]``
+    """
     with db.session() as s:
         cid = get_campaign(s, name).id
         out = {}
@@ -180,11 +191,12 @@ def _answered_ids(db: Database, name: str) -> set[str]:
 
 
 def truth_by_number(calls: list[CallTruth]) -> dict[str, CallTruth]:
+    """SIPp's calls by number without '+'. Example: ``truth_by_number(sim.truth())["3319..."]``"""
     return {t.number.lstrip("+"): t for t in calls}
 
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
-    """The most intervals open at one instant."""
+    """The most intervals open at one instant. Example: ``max_overlap([(0, 2), (1, 3)]) == 2``"""
     events = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals])
     live = peak = 0
     for _, delta in events:

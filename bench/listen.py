@@ -20,6 +20,7 @@ GOAL_MEDIAN_MS, GOAL_MAX_MS = 20, 60
 
 
 def run(ctx: Run) -> list[Figure]:
+    """Lab calls with scripted hang-ups. Example: ``run(Run(quick=True, workdir=w))``"""
     calls = 40 if ctx.quick else 200
     rng = random.Random(8)
     nums = numbers(81, calls)
@@ -38,7 +39,7 @@ def run(ctx: Run) -> list[Figure]:
             truth = truth_by_number(sim.truth())
         recorded = results(db, "listen")
 
-    ours, cdr, by_segment, missing = [], [], {"message": [], "notice": []}, []
+    ours, cdr, by_segment, missing, worst = [], [], {"message": [], "notice": []}, [], []
     for key, call in recorded.items():
         t = truth.get(key)
         if t is None or t.outcome != "answered" or call.outcome != "answered":
@@ -48,6 +49,8 @@ def run(ctx: Run) -> list[Figure]:
         expected = expected_ms(hold, SCRIPT)
         heard = {role: call.segments.get(role, (0, ""))[0] for role, _ in SCRIPT}
         ours.append(sum(heard.values()) - sum(expected.values()))
+        worst.append((abs(ours[-1]), {"attempt": call.attempt_id, "hold_ms": r(hold, 1),
+                                      "error_ms": r(ours[-1], 1), "heard": call.segments}))
         # The segment the callee hung up in carries the timing error; earlier ones are whole.
         where = "message" if hold < MESSAGE_MS else "notice"
         by_segment[where].append(heard[where] - expected[where])
@@ -62,6 +65,11 @@ def run(ctx: Run) -> list[Figure]:
         "error_ms_by_hangup_segment": {k: {m: r(v, 1) for m, v in summary(v).items()}
                                        for k, v in by_segment.items()},
         "cdr_billsec_error_ms": {k: r(v, 1) for k, v in base.items()},
+        "worst": [w for _, w in sorted(worst, key=lambda x: -x[0])[:5]],
+        # A hang-up answered with endpos = the whole file (see README): counted apart.
+        "full_length_on_hangup": sum(1 for _, w in worst if any(
+            stop == "hangup" and ms == dict(SCRIPT)[role]
+            for role, (ms, stop) in w["heard"].items())),
         "note": "negative = measured less than SIPp's hold (the call setup before the first "
                 "audio frame is part of the hold)"}
     met_median = mine.get("median_abs", 1e9) <= GOAL_MEDIAN_MS

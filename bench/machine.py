@@ -23,7 +23,10 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def machine_info() -> dict:
-    """Cores, CPU model, memory, load and software versions of this machine."""
+    """Cores, CPU model, memory, load and software versions of this machine.
+
+    Example: ``machine_info()["cores"] == os.cpu_count()``
+    """
     model = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -59,20 +62,29 @@ def _version(command: list[str], pick: str | None = None) -> str | None:
 
 
 def proc_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, every thread) a process has used so far."""
+    """CPU seconds (user + system, every thread) a process has used so far.
+
+    Example: ``proc_cpu_s(lab.pid())``
+    """
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # After the ")" closing the command name: state is field 3, utime 14, stime 15.
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 def self_cpu_s() -> float:
-    """CPU seconds (user + system, every thread) of this process so far."""
+    """CPU seconds (user + system, every thread) of this process so far.
+
+    Example: ``before = self_cpu_s(); work(); used = self_cpu_s() - before``
+    """
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
 def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB."""
+    """Resident memory of a process and all its descendants, in MB.
+
+    Example: ``tree_rss_mb(os.getpid())``
+    """
     total = 0
     for p in [pid, *_descendants(pid)]:
         try:

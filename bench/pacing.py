@@ -20,6 +20,7 @@ GRADED = (10, 20)
 
 
 def run(ctx: Run) -> list[Figure]:
+    """Campaigns at 10, 20 and 40 CPS. Example: ``run(Run(quick=True, workdir=w))``"""
     from sc_asterisk.lab.sipp import CalleePlan
     # 10 and 20 CPS have goals; 40 CPS (above the 35 CPS of the scale model) shows the ceiling.
     rates = {10: 60 if ctx.quick else 200, 20: 120 if ctx.quick else 400,

@@ -75,6 +75,7 @@ def model(bench: dict) -> dict:
 
 
 def run(ctx: Run) -> list[Figure]:
+    """The model from results.json. Example: ``run(Run(quick=False, workdir=w))``"""
     try:
         bench = json.loads(RESULTS.read_text()).get("benchmarks", {})
     except (FileNotFoundError, ValueError):

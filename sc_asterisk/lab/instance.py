@@ -125,10 +125,13 @@ class LabInstance:
             raise LabError(f"no Asterisk root at {self.root}", fix="run: sc-asterisk lab up")
         if self.pid() is not None:
             return self.node_info()
-        for port, what in ((self.ports.ami, "AMI"),):
-            if _tcp_open("127.0.0.1", port):
-                raise LabError(f"port {port} ({what}) is already in use",
+        # A just-stopped Asterisk may take a moment to release its port.
+        deadline = time.monotonic() + 5.0
+        while _tcp_open("127.0.0.1", self.ports.ami):
+            if time.monotonic() > deadline:
+                raise LabError(f"port {self.ports.ami} (AMI) is already in use",
                                fix="stop what listens there or choose another lab instance")
+            time.sleep(0.1)
         self.render()
         out = open(self.host_dir / "log" / "console.log", "ab")
         proc = subprocess.Popen(["chroot", str(self.root), "asterisk", "-f", "-C", self.conf_file],
