@@ -28,6 +28,12 @@ def main(argv: list[str] | None = None) -> None:
     except ScError as exc:
         click.echo(f"Error: {exc.one_line()}", err=True)
         sys.exit(2)
+    except OSError as exc:
+        # disk full, permission denied, a vanished directory: the system's words, on one line
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        click.echo(f"Error: {exc.strerror or exc}{where} (free space, fix permissions or "
+                   "choose another path, then run the command again)", err=True)
+        sys.exit(2)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(1)

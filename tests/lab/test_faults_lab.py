@@ -368,6 +368,7 @@ def test_disk_full_when_writing_a_report(db, tiny_disk, tmp_path, home):
         done = cli(db, home, *args)
         assert done.returncode != 0, (args, done.stdout[-300:])          # loud...
         assert "No space left on device" in done.stderr, done.stderr[-500:]
+        assert "Traceback" not in done.stderr and done.returncode == 2     # ...in one line
         # ...and clean: no half-written file, no temporary file left behind.
         assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler"], args
     # The database is intact and the same export works where there is room.
