@@ -32,7 +32,8 @@ class BroadcastHandler:
             # the AMI events that say so are lost with the link
             self.on_started(attempt_id)
         try:
-            script = await self.store.script_for(attempt_id, session.env.get("agi_arg_1", ""))
+            script = await self.store.script_for(attempt_id, session.env.get("agi_arg_1", ""),
+                                                 session.env.get("agi_arg_2", ""))
             if script is None:
                 log.error("broadcast: no attempt %s; hanging up", attempt_id)
                 await session.command("HANGUP")

@@ -35,6 +35,7 @@ class CallStore:
         self.db = db
         # One writer thread: SQLite serialises writers anyway, and order is preserved.
         self.executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
+        self._scripts: dict[tuple[str, str], Script] = {}
 
     async def run(self, fn, *args, retry_s: float = DB_RETRY_S):
         """Run *fn* in the database thread. Every *fn* is one transaction, rolled back on error,
@@ -50,8 +51,18 @@ class CallStore:
                 log.warning("database unavailable (%s); retrying", type(exc.orig).__name__)
                 await asyncio.sleep(0.5)
 
-    async def script_for(self, attempt_id: str, sounds_dir: str) -> Script | None:
-        return await self.run(self._script_for, attempt_id, sounds_dir)
+    async def script_for(self, attempt_id: str, sounds_dir: str, campaign_id: str = ""
+                         ) -> Script | None:
+        """The script of the attempt's campaign. With *campaign_id* (passed by the dialplan)
+        a script already built is served from memory: the callee's first second of audio
+        must not wait behind other calls' database work."""
+        key = (campaign_id, sounds_dir)
+        if campaign_id and key in self._scripts:
+            return self._scripts[key]
+        script = await self.run(self._script_for, attempt_id, sounds_dir)
+        if script is not None and campaign_id:
+            self._scripts[key] = script     # a campaign's segments never change once created
+        return script
 
     def _script_for(self, attempt_id: str, sounds_dir: str) -> Script | None:
         with self.db.session() as s:

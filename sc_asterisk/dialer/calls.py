@@ -112,7 +112,8 @@ class CallTracker:
                   "Context": "sc-broadcast", "Exten": "s", "Priority": "1",
                   "Timeout": str(claim.ring_timeout_s * 1000), "Async": "true",
                   "ChannelId": claim.attempt_id,
-                  "Variable": [f"SC_ATTEMPT={claim.attempt_id}", f"SC_AGI={agi_url}"]}
+                  "Variable": [f"SC_ATTEMPT={claim.attempt_id}", f"SC_AGI={agi_url}",
+                               f"SC_CAMPAIGN={claim.campaign_id}"]}
         amd = parse_amd(claim.amd)
         if amd is not None:
             fields["Variable"] += ["SC_AMD=1", f"SC_AMD_ARGS={amd.args}"]

@@ -44,6 +44,7 @@ class Claim:
     script_ms: int
     dial_prefix: str = ""
     amd: str | None = None        # the campaign's AMD policy, None: no detection
+    campaign_id: int = 0
 
     @property
     def channel(self) -> str:
@@ -127,5 +128,5 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
         s.add(CallRecord(attempt_id=attempt.id, originate_ms=now_ms, caller_id=campaign.caller_id))
         return Claim(attempt.id, attempt.number, node, campaign.trunk, campaign.caller_id,
                      campaign.ring_timeout_s, script_ms(s, campaign_id), prefix,
-                     campaign.amd_policy)
+                     campaign.amd_policy, campaign_id)
     return Wait(0.0)

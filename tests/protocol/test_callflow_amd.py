@@ -18,7 +18,7 @@ class FakeStore:
     def __init__(self, policy):
         self.policy, self.amd, self.played = policy, None, None
 
-    async def script_for(self, attempt_id, sounds_dir):
+    async def script_for(self, attempt_id, sounds_dir, campaign_id=""):
         return Script((Segment("message", "/snd/msg", 2000), Segment("notice", "/snd/n", 1000)),
                       amd_policy=self.policy, voicemail=(Segment("voicemail", "/snd/vm", 500),))
 

@@ -42,7 +42,7 @@ def test_dialplan_hands_calls_to_fastagi_with_sounds_dir():
     files = render(node())
     assert "SC_AGI = agi://127.0.0.1:14573" in files["extensions.conf"]
     assert "SC_SOUNDS = /srv/n1/sounds" in files["extensions.conf"]
-    assert "AGI(${SC_AGI}/broadcast,${SC_SOUNDS})" in files["sc-dialplan.conf"]
+    assert "AGI(${SC_AGI}/broadcast,${SC_SOUNDS},${SC_CAMPAIGN})" in files["sc-dialplan.conf"]
     assert '#include "/srv/n1/etc/sc-dialplan.conf"' in files["extensions.conf"]
 
 
