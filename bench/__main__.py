@@ -34,7 +34,10 @@ BENCHMARKS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Run the benchmarks (each beside its baseline), print a table and merge the "
+                    "figures into bench/results.json.")
     parser.add_argument("--quick", action="store_true",
                         help="smaller sizes (under five minutes in all)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME",
@@ -42,17 +45,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lab-offset", type=int, default=4,
                         help="port offset of the bench's own lab Asterisk (default 4)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument("--results", type=Path, default=RESULTS, metavar="FILE",
+                        help=f"where to merge the results (default {RESULTS.name})")
     args = parser.parse_args(argv)
+    results_file = args.results
     names = args.only or list(BENCHMARKS)
     workdir = Path(tempfile.mkdtemp(prefix="sc-bench-"))
-    results = _load()
+    results = _load(results_file)
     machine = machine_info()
     print(f"machine: {machine['cores']} cores, {machine['cpu_model']}, "
           f"load {machine['load_avg']}", flush=True)
     figures: list[Figure] = []
     try:
         for name in names:
-            ctx = Run(quick=args.quick, workdir=workdir, lab_offset=args.lab_offset)
+            ctx = Run(quick=args.quick, workdir=workdir, lab_offset=args.lab_offset,
+                      results=results_file)
             start, load_before = time.monotonic(), machine_info()["load_avg"]
             print(f"-- {name} ...", flush=True)
             try:
@@ -68,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 "load_avg_before": load_before, "load_avg_after": machine_info()["load_avg"],
                 "machine": machine, "error": error,
                 "figures": [f.as_dict() for f in found], "details": ctx.details}
-            _save(results)
+            _save(results, results_file)
             print(table(found), flush=True)
     finally:
         if args.keep:
@@ -76,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     print("\n" + table(figures))
-    print(f"\nwritten: {RESULTS}")
+    print(f"\nwritten: {results_file}")
     return 0
 
 
@@ -105,10 +112,10 @@ def _num(value) -> str:
     return f"{value:,.0f}"
 
 
-def _load() -> dict:
+def _load(path: Path = RESULTS) -> dict:
     """The results file as it is: other writers (the soak test's "soak" key) are kept."""
     try:
-        data = json.loads(RESULTS.read_text())
+        data = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         data = {}
     if not isinstance(data, dict):
@@ -118,13 +125,13 @@ def _load() -> dict:
     return data
 
 
-def _save(results: dict) -> None:
+def _save(results: dict, path: Path = RESULTS) -> None:
     # Re-read first: another writer may have added its key while the benchmarks ran.
-    merged = _load()
+    merged = _load(path)
     merged["benchmarks"].update(results["benchmarks"])
-    tmp = RESULTS.with_suffix(".part")
+    tmp = path.with_suffix(".part")
     tmp.write_text(json.dumps(merged, indent=1, ensure_ascii=False) + "\n")
-    tmp.replace(RESULTS)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

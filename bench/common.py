@@ -51,6 +51,7 @@ class Run:
     quick: bool
     workdir: Path
     lab_offset: int = 4
+    results: Path | None = None     # the results file (the scale model reads it back)
     details: dict = field(default_factory=dict)
 
     def scratch(self, name: str) -> Path:

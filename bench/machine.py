@@ -45,7 +45,15 @@ def machine_info() -> dict:
     return {"cores": os.cpu_count(), "cpu_model": model, "mem_gb": round(mem_kb / 1048576, 1),
             "load_avg": [round(x, 2) for x in os.getloadavg()], "kernel": platform.release(),
             "python": platform.python_version(), "sqlite3_cli": _version(["sqlite3", "--version"]),
-            "sipp": _version(["sipp", "-v"], pick="SIPp")}
+            "sipp": _version(["sipp", "-v"], pick="SIPp"), "asterisk": _asterisk_version()}
+
+
+def _asterisk_version() -> str | None:
+    from sc_asterisk.lab.root import DEFAULT_CACHE, is_provisioned, root_path
+    root = root_path(DEFAULT_CACHE)
+    if not is_provisioned(root):
+        return None
+    return _version(["chroot", str(root), "asterisk", "-V"], pick="Asterisk")
 
 
 def _version(command: list[str], pick: str | None = None) -> str | None:

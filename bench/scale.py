@@ -77,7 +77,7 @@ def model(bench: dict) -> dict:
 def run(ctx: Run) -> list[Figure]:
     """The model from results.json. Example: ``run(Run(quick=False, workdir=w))``"""
     try:
-        bench = json.loads(RESULTS.read_text()).get("benchmarks", {})
+        bench = json.loads((ctx.results or RESULTS).read_text()).get("benchmarks", {})
     except (FileNotFoundError, ValueError):
         bench = {}
     m = model(bench)
@@ -91,6 +91,12 @@ def run(ctx: Run) -> list[Figure]:
                note=f"{m['asterisk_cores']} cores: {m['asterisk_ms_per_60s_call']} ms CPU per "
                     f"60 s call ({m['asterisk_ms_per_call_fixed']} + "
                     f"{m['asterisk_ms_per_call_second']} x s)"),
+        Figure("scale", "Asterisk nodes by the measured knee", m["nodes_by_knee"], "nodes",
+               note=f"{m['concurrent']} calls / {m['measured_knee_per_node']} per node "
+                    "(a floor: no loss up to the ramp's last step)"),
+        Figure("scale", "controller / Asterisk CPU for 60 s calls",
+               m["controller_to_asterisk_at_60s"], "", goal="<= 0.05",
+               met=m["controller_to_asterisk_at_60s"] <= 0.05),
         Figure("scale", "controllers (1 core each, 70 % busy)", m["controllers_by_cpu"],
                "processes", note=f"{m['controller_cores']} cores at "
                                  f"{m['controller_ms_per_call']} ms CPU per call"),

@@ -7,6 +7,7 @@ even when the callee hangs up mid-file, so the figure is exact to a 20 ms frame.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -55,8 +56,8 @@ class PlayResult:
 OptOutHook = Callable[[], Awaitable[None]]
 
 
-async def play(session: AgiSession, script: Script, on_optout: OptOutHook | None = None
-               ) -> PlayResult:
+async def play(session: AgiSession, script: Script, on_optout: OptOutHook | None = None,
+               clock: Callable[[], float] = time.monotonic) -> PlayResult:
     """Play every segment in order; stop at hangup, opt-out digit or a playback error.
 
     Example::
@@ -67,6 +68,7 @@ async def play(session: AgiSession, script: Script, on_optout: OptOutHook | None
     result = PlayResult([SegmentResult(i, s.role, s.length_ms) for i, s in enumerate(script.segments)])
     escape = script.optout_digit or ""
     for seg, out in zip(script.segments, result.segments):
+        started = clock()
         try:
             answer = await session.stream_file(seg.path, escape, timeout=seg.length_ms / 1000 + 30)
         except AgiHangup:
@@ -74,6 +76,12 @@ async def play(session: AgiSession, script: Script, on_optout: OptOutHook | None
             result.hung_up_by = "callee"
             return result
         out.listened_ms = min(samples_to_ms(answer.endpos or 0), seg.length_ms)
+        if answer.result == -1:
+            # When the callee hangs up, Asterisk sometimes reports the whole file's length as
+            # endpos (seen: endpos=240000 for a 30 s file, 9 s after a hang-up): what was heard
+            # cannot exceed the time the command took.
+            elapsed_ms = int((clock() - started) * 1000)
+            out.listened_ms = min(out.listened_ms, elapsed_ms)
         if answer.result == 0:
             out.stop_reason, out.heard_full = END, True
             out.listened_ms = seg.length_ms if answer.endpos is None else out.listened_ms

@@ -41,6 +41,17 @@ def script():
     return Script((Segment("message", "/snd/msg", 20000), Segment("notice", "/snd/notice", 10000)))
 
 
+def slow_clock(step_s=3600.0):
+    """A recorded transcript is replayed at once: let every command seem to take an hour, so
+    that only endpos decides (the real-time cap is tested on its own below)."""
+    t = [0.0]
+
+    def clock():
+        t[0] += step_s
+        return t[0]
+    return clock
+
+
 def test_full_listen_measures_every_segment():
     results = {}
 
@@ -66,7 +77,7 @@ def test_hangup_mid_message_keeps_endpos_and_notice_is_zero():
     results = {}
 
     async def handler(session):
-        results["play"] = await play(session, script())
+        results["play"] = await play(session, script(), clock=slow_clock())
 
     async def main():
         server = await start({"broadcast": handler})
@@ -85,7 +96,7 @@ def test_hangup_line_before_result_is_tolerated():
     results = {}
 
     async def handler(session):
-        results["play"] = await play(session, script())
+        results["play"] = await play(session, script(), clock=slow_clock())
 
     async def main():
         server = await start({"broadcast": handler})
@@ -223,3 +234,32 @@ def test_duplicate_route_is_refused():
     server = AgiServer({"broadcast": lambda s: None})
     with pytest.raises(ValueError):
         server.route("broadcast", lambda s: None)
+
+
+def test_a_whole_file_endpos_after_a_hangup_is_capped_by_the_time_it_played():
+    """Asterisk sometimes answers a STREAM FILE cut by a hang-up with the file's full length
+    (seen in the lab: endpos=240000 for a 30 s file the callee left after 9 s)."""
+    results = {}
+
+    async def handler(session):
+        results["play"] = await play(session, Script((Segment("message", "/snd/m", 30000),)))
+
+    async def main():
+        server = await start({"broadcast": handler})
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(HEADER.encode())
+        await reader.readline()                     # STREAM FILE
+        await asyncio.sleep(0.3)                    # the callee listens 0.3 s, then hangs up
+        writer.write(b"200 result=-1 endpos=240000\nHANGUP\n")
+        await writer.drain()
+        writer.close()
+        for _ in range(100):
+            if "play" in results:
+                break
+            await asyncio.sleep(0.02)
+        await server.stop()
+
+    run(main())
+    seg = results["play"].segments[0]
+    assert seg.stop_reason == "hangup" and not seg.heard_full
+    assert 300 <= seg.listened_ms < 1000
