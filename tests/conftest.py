@@ -1,6 +1,10 @@
+import os
+
 import pytest
 
 from sc_asterisk.db import Database
+from sc_asterisk.lab.instance import LabInstance, LabPorts
+from sc_asterisk.lab.root import DEFAULT_CACHE, is_provisioned, root_path
 
 
 @pytest.fixture
@@ -24,3 +28,19 @@ def _private_home(tmp_path_factory):
         os.environ.pop("SC_ASTERISK_HOME", None)
     else:
         os.environ["SC_ASTERISK_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """One lab Asterisk for the whole session, on ports shifted by 10000 x offset."""
+    if os.geteuid() != 0:
+        pytest.fail("lab tests need root: run `sudo make test` (or `make test-unit`)")
+    if not is_provisioned(root_path(DEFAULT_CACHE)):
+        pytest.fail(f"no Asterisk root in {DEFAULT_CACHE}: run `make lab` first")
+    # Parallel developers pick another offset (1-5) so their lab instances do not collide.
+    offset = int(os.environ.get("SC_ASTERISK_TEST_LAB_OFFSET", "1"))
+    instance = LabInstance(f"pytest{offset}", LabPorts.offset(offset))
+    instance.down()
+    instance.up()
+    yield instance
+    instance.down()

@@ -10,28 +10,12 @@ from pathlib import Path
 
 import pytest
 
+# The `lab` fixture (the lab Asterisk) comes from tests/conftest.py.
 if os.environ.get("SC_ASTERISK_SOAK") != "1":
     collect_ignore_glob = ["*"]
 
 # The lab tier's campaign helpers (tests/lab/campaigns.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lab"))
-
-
-@pytest.fixture(scope="session")
-def lab():
-    """The lab Asterisk, on the offset the lab tier uses (SC_ASTERISK_TEST_LAB_OFFSET)."""
-    from sc_asterisk.lab.instance import LabInstance, LabPorts
-    from sc_asterisk.lab.root import DEFAULT_CACHE, is_provisioned, root_path
-    if os.geteuid() != 0:
-        pytest.fail("the soak needs root: run it with sudo")
-    if not is_provisioned(root_path(DEFAULT_CACHE)):
-        pytest.fail(f"no Asterisk root in {DEFAULT_CACHE}: run `make lab` first")
-    offset = int(os.environ.get("SC_ASTERISK_TEST_LAB_OFFSET", "1"))
-    instance = LabInstance(f"pytest{offset}", LabPorts.offset(offset))
-    instance.down()
-    instance.up()
-    yield instance
-    instance.down()
 
 
 @pytest.fixture
