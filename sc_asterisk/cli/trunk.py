@@ -13,6 +13,9 @@ from ..telecom.nodes import get_node, list_nodes, node_info
 from ..telecom.secret_files import read_secret_source
 from .common import Context, cli, pass_context
 
+# How long `trunk test` waits for a registration just applied to get its answer.
+REGISTRATION_WAIT_S = 10.0
+
 
 def trunk_options(edit: bool):
     """The options shared by ``add`` and ``edit`` (in ``edit`` every option is optional)."""
@@ -217,7 +220,7 @@ def test_(ctx: Context, name: str, node_name, number, prompt, caller_id, ring_ti
     Example: sc-asterisk trunk test acme --number +33612345678
     """
     from ..telecom.link import ami_link
-    from ..telecom.probe import qualify, registration, test_call
+    from ..telecom.probe import SETTLED_REGISTRATION, qualify, test_call, wait_registration
     with ctx.db().session() as s:
         t = lib.get_trunk(s, name)
         carriers = [n for n in t.nodes if n.enabled]
@@ -248,8 +251,10 @@ def test_(ctx: Context, name: str, node_name, number, prompt, caller_id, ring_ti
             else:
                 click.echo("  qualify       off for this trunk (--qualify 0)")
             if registers:
-                r = await registration(ami, trunk_name)
+                r = await wait_registration(ami, trunk_name, REGISTRATION_WAIT_S)
                 state = r.status if r else "not loaded (run trunk apply)"
+                if r and r.status not in SETTLED_REGISTRATION:
+                    state += f" (no answer from the registrar after {REGISTRATION_WAIT_S:g} s)"
                 exp = f" (expires in {r.expires_s} s)" if r and r.expires_s is not None else ""
                 click.echo(f"  registration  {state}{exp}")
                 ok = ok and r is not None and r.status == "Registered"

@@ -1,18 +1,20 @@
 """The call-detail export's columns: names, types, and the way back from text to typed values.
 
-One export row is a dict whose values are ``str``, ``int``, ``bool``, ``float``, an aware
-``datetime`` (UTC) or ``None``. The same dicts feed the CSV/JSONL/Parquet writers and the report's
-figures, so every figure can be recomputed from a file: ``typed_row`` turns a CSV row back into
-exactly the values the report saw.
+Values are ``str``, ``int``, ``bool``, ``float``, a time or ``None``. Times travel as integer
+milliseconds since ``EPOCH`` in the batches the writers format (``rows.iter_batches``), and as
+aware ``datetime`` (UTC) in the dict rows the report's figures read (``rows.iter_rows``): the same
+stream feeds both, so every figure can be recomputed from a file. ``typed_row`` turns a CSV row
+back into exactly the values the report saw.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Iterable, Mapping
 
 from ..errors import ConfigError
 
 STR, INT, BOOL, TS, FLOAT = "string", "int64", "bool", "timestamp", "float64"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 # Where a clear number would go, a pseudonymised export has ``number_pseudonym`` instead, so a
 # file's header alone says whether it holds personal numbers.

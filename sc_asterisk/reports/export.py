@@ -10,7 +10,7 @@ from ..contacts.audit import record_audit
 from ..db import Database
 from .columns import choose_fields, columns_for
 from .cost import Tariff, tariff_lookup
-from .rows import RowFilter, count_rows, iter_rows, open_rows
+from .rows import RowFilter, count_rows, iter_batches, open_rows
 from .writers import atomic_output, check_format, check_output, make_writer
 
 # A factory called with the row count that returns a context manager with ``update(n)``
@@ -58,14 +58,17 @@ def export_cdr(db: Database, key: str | bytes, output: str, filt: RowFilter = Ro
                 "format": options.fmt, "output": output,
                 "fields": [name for name, _ in columns]}, actor)
     rows = 0
+    tariffs = tariff_lookup(options.tariffs) if options.tariffs is not None else None
     with db.session() as s:
         src = open_rows(s, filt)
+        names = [name for name, _ in columns_for(src.roles, options.pseudonymise)]
+        picked = [names.index(name) for name, _ in columns]
         bar = progress(count_rows(src)) if progress else nullcontext()
         with atomic_output(output) as out, bar as bar:
             writer = make_writer(options.fmt, out, columns, options.tz, options.excel)
-            for row in iter_rows(src, key, options.pseudonymise, tariff_lookup(options.tariffs),
-                                 bar.update if bar is not None else None):
-                writer.write(row)
-                rows += 1
+            for batch in iter_batches(src, key, options.pseudonymise, tariffs,
+                                      bar.update if bar is not None else None):
+                writer.write_columns([batch[i] for i in picked])
+                rows += len(batch[0])
             writer.close()
     return rows

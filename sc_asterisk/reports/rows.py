@@ -1,31 +1,41 @@
-"""The call-detail row stream: one dict per call attempt, read from the database in batches.
+"""The call-detail row stream, read from the database in batches of columns.
 
-Memory stays constant however many attempts there are: attempts are read with a server-side
-cursor ``yield_per`` rows at a time, and each batch's segment results are fetched with one
-``IN`` query. The same stream feeds the export writers and the report's figures.
+Memory stays constant however many attempts there are: one query (segment results joined per
+role) is read ``BATCH`` rows at a time (a server-side cursor on PostgreSQL). Each batch is
+turned into columns, and whatever SQL can compute (durations, the opt-out flag) it computes;
+what is left runs over whole columns rather than row by row, which is what makes a million
+rows cheap. The same stream feeds the export writers and the report's figures.
 """
 from __future__ import annotations
 
+import hmac
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Callable, Iterable, Iterator, Sequence
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from ..contacts.suppression import SuppressionStore
 from ..db import CallAttempt, CallRecord, Campaign, CampaignSegment, Contact, SegmentListen
 from ..errors import NotFound
-from .columns import NUMBER, PSEUDONYM, SEGMENT_FIELDS, role_prefix
-from .cost import Tariff, TariffFor, billed_seconds, cost_of, tariff_lookup
-from .geo import departement_of, region_of
+from .columns import BOOL, EPOCH, TS, columns_for
+from .cost import TariffFor, billed_seconds, cost_of
+from .geo import REGION_OF, departement_of
 from .q850 import cause_text
 
-BATCH = 1000
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Rows per batch: large enough that per-batch costs vanish, small enough for constant memory;
+# also the row count of one Parquet record batch.
+BATCH = 2000
 # An erased person's attempts already hold HMAC(installation key, E.164): the pseudonym itself.
 _ALREADY_PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
+# Columns, in ``columns_for`` order, that hold a boolean (SQLite returns 0/1, PostgreSQL bool).
+_AS_BOOL = {0: False, 1: True}.get
+_CACHE_MAX = 50_000   # entries of a per-value cache (postcodes, costs) before it starts over
+
+# One batch: a list of columns, each a sequence of values, in ``columns_for`` order.
+Columns = list[Sequence]
 
 
 @dataclass(frozen=True)
@@ -103,13 +113,62 @@ def count_rows(src: RowSource) -> int:
     return src.session.scalar(query) or 0
 
 
+def iter_batches(src: RowSource, key: str | bytes, pseudonymise: bool = True,
+                 tariffs: TariffFor | None = None,
+                 progress: Callable[[int], None] | None = None) -> Iterator[Columns]:
+    """Yield the export rows a batch at a time, as columns in ``columns_for(src.roles,
+    pseudonymise)`` order, rows ordered by campaign then originate time.
+
+    Values are ``str``, ``int``, ``bool``, ``float`` or None; times are integer milliseconds
+    since the epoch (UTC), which each writer formats its own way. *key* is the installation
+    key; numbers become ``SuppressionStore.pseudonym`` unless *pseudonymise* is False.
+    *tariffs* (None: no cost columns) gives a call's tariff from its trunk.
+
+    Example::
+
+        names = [name for name, _ in columns_for(src.roles)]
+        for columns in iter_batches(open_rows(s, RowFilter(("muni",))), key):
+            outcomes = columns[names.index("outcome")]
+    """
+    store = SuppressionStore(src.session, key)   # refuses an empty key, even for clear numbers
+    pseudonym = _pseudonymiser(store, key) if pseudonymise else None
+    kinds = [kind for _, kind in columns_for(src.roles, pseudonymise)]
+    bools = [i for i, kind in enumerate(kinds) if kind == BOOL]
+    departements = _Cached(departement_of)
+    cost_of_call = _coster(tariffs) if tariffs is not None else None
+    conn = src.session.connection()
+    result = conn.execution_options(yield_per=BATCH).execute(_query(src))
+    for batch in result.partitions():
+        # The query's columns are the export's, but for the postcode (-> departement, region)
+        # and the recorded cause text (-> cause text); the last one is the opt-out flag.
+        (attempt_id, campaign, direction, attempt_no, state, node, trunk, caller_id, number,
+         number_type, postcode, originate, answer, end, ring, connected, outcome, cause,
+         cause_txt, hung_up_by, amd_result, amd_cause, *segments, opted_out) = zip(*batch)
+        if pseudonym is not None:
+            number = list(map(pseudonym, number))
+        departement = list(map(departements.__getitem__, postcode))
+        if cost_of_call is None:
+            billed = cost = (None,) * len(batch)
+        else:
+            billed, cost = zip(*map(cost_of_call, trunk, connected))
+        columns: Columns = [
+            attempt_id, campaign, direction, attempt_no, state, node, trunk, caller_id, number,
+            number_type, departement, list(map(REGION_OF.get, departement)),
+            originate, answer, end, ring, connected, outcome, cause,
+            list(map(cause_text, cause, cause_txt)), hung_up_by, amd_result, amd_cause,
+            *segments, opted_out, billed, cost]
+        for i in bools:
+            columns[i] = list(map(_AS_BOOL, columns[i]))
+        yield columns
+        if progress is not None:
+            progress(len(batch))
+
+
 def iter_rows(src: RowSource, key: str | bytes, pseudonymise: bool = True,
               tariffs: TariffFor | None = None,
               progress: Callable[[int], None] | None = None) -> Iterator[dict]:
-    """Yield one export row per attempt, ordered by campaign then originate time.
-
-    *key* is the installation key; numbers become ``SuppressionStore.pseudonym`` (the same
-    HMAC-SHA256 the suppression store and erasure use) unless *pseudonymise* is False.
+    """Yield one export row (a dict by column name) per attempt, ordered by campaign then
+    originate time; times are aware ``datetime`` in UTC. Same arguments as ``iter_batches``.
 
     Example::
 
@@ -117,78 +176,42 @@ def iter_rows(src: RowSource, key: str | bytes, pseudonymise: bool = True,
         for row in iter_rows(src, settings.secret("installation-key")):
             print(row["attempt_id"], row["outcome"], row["message_listened_ms"])
     """
-    pseudonym = SuppressionStore(src.session, key).pseudonym
-    tariff_for = tariffs or tariff_lookup(None)
-    segment_columns = [(role, tuple(f"{role_prefix(role)}_{f}" for f, _ in SEGMENT_FIELDS))
-                       for role in src.roles]
-    query = _where(
-        select(CallAttempt.id, Campaign.name.label("campaign"), CallAttempt.attempt_no,
-               CallAttempt.state, CallAttempt.node, CallAttempt.trunk, CallAttempt.number,
-               Contact.number_type, Contact.postcode, CallRecord.direction, CallRecord.outcome,
-               CallRecord.originate_ms, CallRecord.answer_ms, CallRecord.end_ms,
-               CallRecord.hangup_cause, CallRecord.hangup_cause_txt, CallRecord.hung_up_by,
-               CallRecord.caller_id, CallRecord.amd_result, CallRecord.amd_cause,
-               CallRecord.opted_out, CallRecord.attempt_id.label("has_record"))
-        .join(Campaign, Campaign.id == CallAttempt.campaign_id)
-        .outerjoin(CallRecord, CallRecord.attempt_id == CallAttempt.id)
-        .outerjoin(Contact, Contact.id == CallAttempt.contact_id), src
-    ).order_by(CallAttempt.campaign_id, CallRecord.originate_ms.nulls_last(), CallAttempt.id)
-    # Core rows on the session's connection: the ORM's per-row machinery would triple the time.
-    conn = src.session.connection()
-    result = conn.execution_options(yield_per=BATCH).execute(query)
-    for batch in result.partitions():
-        segments = _segments(conn, [r[0] for r in batch])
-        for r in batch:
-            attempt_id, trunk, number = r[0], r[5], r[6]
-            if pseudonymise and not _ALREADY_PSEUDONYM.match(number):
-                number = pseudonym(number)
-            yield build_row(tuple(r), number, pseudonymise, segment_columns,
-                            segments.get(attempt_id, _NONE), tariff_for(trunk))
-        if progress is not None:
-            progress(len(batch))
+    columns = columns_for(src.roles, pseudonymise)
+    names = [name for name, _ in columns]
+    times = [i for i, (_, kind) in enumerate(columns) if kind == TS]
+    for batch in iter_batches(src, key, pseudonymise, tariffs, progress):
+        for i in times:
+            batch[i] = list(map(_at, batch[i]))
+        for values in zip(*batch):
+            yield dict(zip(names, values))
 
 
-_NONE: dict = {}
-_NO_SEGMENT = (None, None, None, None)
-
-
-def build_row(r, number: str, pseudonymise: bool, segment_columns: list, segments: dict,
-              tariff: Tariff | None) -> dict:
-    """One export row from one attempt's columns (a tuple in the order of ``iter_rows``'s
-    query) and its segment results by role. Pure.
-
-    *segment_columns*: [(role, (length, listened, heard_full, stop_reason column names))];
-    *segments*: {role: (length_ms, listened_ms, heard_full, stop_reason)}.
-    """
-    (attempt_id, campaign, attempt_no, state, node, trunk, _number, number_type, postcode,
-     direction, outcome, originate, answer, end, cause, cause_txt, hung_up_by, caller_id,
-     amd_result, amd_cause, opted_out, has_record) = r
-    answered = answer is not None
-    ring_end = answer if answered else end
-    departement = departement_of(postcode)
-    connected = end - answer if answered and end is not None else None
-    row = {
-        "attempt_id": attempt_id, "campaign": campaign, "direction": direction,
-        "attempt_no": attempt_no, "state": state, "node": node, "trunk": trunk,
-        "caller_id": caller_id, (PSEUDONYM if pseudonymise else NUMBER): number,
-        "number_type": number_type, "departement": departement,
-        "region": region_of(departement),
-        "originate_at": _at(originate), "answer_at": _at(answer), "end_at": _at(end),
-        "ring_ms": ring_end - originate if originate is not None and ring_end is not None else None,
-        "connected_ms": connected, "outcome": outcome, "hangup_cause": cause,
-        "hangup_cause_txt": cause_text(cause, cause_txt),
-        "hung_up_by": hung_up_by, "amd_result": amd_result, "amd_cause": amd_cause,
-    }
-    for role, names in segment_columns:
-        row.update(zip(names, segments.get(role, _NO_SEGMENT)))
-    row["opted_out"] = bool(opted_out) if has_record is not None else None
-    if tariff is None:
-        row["billed_s"] = row["cost"] = None
-    else:
-        billed = billed_seconds(connected, tariff.increment_s, tariff.minimum_s)
-        row["billed_s"] = billed
-        row["cost"] = round(float(cost_of(billed, tariff.rate_per_minute)), 6)
-    return row
+def _query(src: RowSource):
+    answer, end = CallRecord.answer_ms, CallRecord.end_ms
+    columns = [
+        CallAttempt.id, Campaign.name, CallRecord.direction, CallAttempt.attempt_no,
+        CallAttempt.state, CallAttempt.node, CallAttempt.trunk, CallRecord.caller_id,
+        CallAttempt.number, Contact.number_type, Contact.postcode, CallRecord.originate_ms,
+        answer, end, func.coalesce(answer, end) - CallRecord.originate_ms, end - answer,
+        CallRecord.outcome, CallRecord.hangup_cause, CallRecord.hangup_cause_txt,
+        CallRecord.hung_up_by, CallRecord.amd_result, CallRecord.amd_cause]
+    joins = []
+    for i, role in enumerate(src.roles):
+        seg, earlier = (aliased(SegmentListen, name=f"{name}_{i}") for name in ("seg", "prev"))
+        columns += [seg.length_ms, seg.listened_ms, seg.heard_full, seg.stop_reason]
+        # A role played twice would be ambiguous in one column: the first play is the one kept.
+        joins.append((seg, and_(seg.attempt_id == CallAttempt.id, seg.role == role, ~exists().where(
+            earlier.attempt_id == CallAttempt.id, earlier.role == role,
+            earlier.position < seg.position))))
+    columns.append(case((CallRecord.attempt_id.is_(None), None), else_=CallRecord.opted_out))
+    query = (select(*columns)
+             .join(Campaign, Campaign.id == CallAttempt.campaign_id)
+             .outerjoin(CallRecord, CallRecord.attempt_id == CallAttempt.id)
+             .outerjoin(Contact, Contact.id == CallAttempt.contact_id))
+    for seg, on in joins:
+        query = query.outerjoin(seg, on)
+    return _where(query, src).order_by(
+        CallAttempt.campaign_id, CallRecord.originate_ms.nulls_last(), CallAttempt.id)
 
 
 def _where(query, src: RowSource):
@@ -201,26 +224,49 @@ def _where(query, src: RowSource):
     return query
 
 
-def _segments(conn, attempt_ids: list[str]) -> dict[str, dict]:
-    # Through the DBAPI cursor of the same connection: SQLAlchemy's statement handling cost
-    # half of this per batch, and the columns need no conversion but the boolean.
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(
-            "SELECT attempt_id, role, length_ms, listened_ms, heard_full, stop_reason"
-            f" FROM {SegmentListen.__tablename__}"
-            f" WHERE attempt_id IN ({', '.join([mark] * len(attempt_ids))})"
-            " ORDER BY attempt_id, position", attempt_ids)
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    by_attempt: dict[str, dict] = {}
-    for attempt_id, role, length, listened, full, stop in rows:
-        # A role played twice would be ambiguous in one column: the first play is the one kept.
-        by_attempt.setdefault(attempt_id, {}).setdefault(
-            role, (length, listened, None if full is None else bool(full), stop))
-    return by_attempt
+def _pseudonymiser(store: SuppressionStore, key: str | bytes) -> Callable[[str], str]:
+    """``store.pseudonym`` at half the cost: the keyed HMAC state is computed once and copied.
+    Used only if it gives the store's pseudonym (the store stays the one definition)."""
+    keyed = hmac.new(key.encode() if isinstance(key, str) else key, digestmod="sha256")
+    copy, already = keyed.copy, _ALREADY_PSEUDONYM.match
+
+    def fast(number: str) -> str:
+        mac = copy()
+        mac.update(number.encode())
+        return mac.hexdigest()
+    hmac_of = fast if fast("+33100000000") == store.pseudonym("+33100000000") else store.pseudonym
+
+    def pseudonym(number: str) -> str:
+        return number if len(number) >= 64 and already(number) else hmac_of(number)
+    return pseudonym
+
+
+class _Cached(dict):
+    """``f(key)`` remembered, for columns with few distinct values; starts over when large."""
+
+    def __init__(self, f: Callable):
+        super().__init__()
+        self._f = f
+
+    def __missing__(self, key):
+        if len(self) >= _CACHE_MAX:
+            self.clear()
+        value = self[key] = self._f(key)
+        return value
+
+
+def _coster(tariffs: TariffFor) -> Callable[[str | None, int | None], tuple]:
+    """(billed seconds, cost) of one call from its trunk and connected milliseconds."""
+    costs = _Cached(lambda tariff_billed: round(float(cost_of(tariff_billed[1],
+                                                              tariff_billed[0].rate_per_minute)), 6))
+
+    def billed_and_cost(trunk: str | None, connected: int | None) -> tuple:
+        tariff = tariffs(trunk)
+        if tariff is None:
+            return None, None
+        billed = billed_seconds(connected, tariff.increment_s, tariff.minimum_s)
+        return billed, costs[tariff, billed]
+    return billed_and_cost
 
 
 def _at(ms: int | None) -> datetime | None:
@@ -230,4 +276,3 @@ def _at(ms: int | None) -> datetime | None:
 
 def _ms(at: datetime) -> int:
     return (at - EPOCH) // timedelta(milliseconds=1)
-

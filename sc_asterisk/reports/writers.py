@@ -1,7 +1,9 @@
 """Writers for export rows: CSV (spreadsheet-safe), JSON Lines, Parquet (typed, via pyarrow).
 
-Each writer takes rows one at a time and holds at most one Parquet row group in memory.
-``atomic_output`` makes sure a failed export never leaves a half-written file behind.
+Each writer takes a batch of rows as columns (``rows.iter_batches``; times as epoch
+milliseconds) and holds at most one Parquet row group in memory. Formatting runs a column at
+a time, which is what makes a million rows cheap. ``atomic_output`` makes sure a failed
+export never leaves a half-written file behind.
 """
 from __future__ import annotations
 
@@ -13,13 +15,12 @@ import re
 import sys
 import tempfile
 from contextlib import contextmanager
-from datetime import datetime, timezone, tzinfo
-from operator import itemgetter
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator, Sequence
 
 from ..errors import ConfigError
-from .columns import BOOL, FLOAT, INT, STR, TS
+from .columns import BOOL, EPOCH, FLOAT, INT, STR, TS
 
 FORMATS = ("csv", "jsonl", "parquet")
 PARQUET_ROW_GROUP = 50_000
@@ -27,6 +28,8 @@ PARQUET_ROW_GROUP = 50_000
 # Spreadsheets run a cell that starts with one of these as a formula (or DDE command).
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _TRIGGER_SET = frozenset(_TRIGGERS)
+# A trigger at the start of a cell, once a column's cells are joined after NUL separators.
+_TRIGGER_AFTER_NUL = re.compile("\0[" + re.escape("".join(_TRIGGERS)) + "]")
 # A sign and digits only (an E.164 number, a negative count) computes nothing: kept as it is,
 # so clear numbers such as +33612345678 stay usable.
 _PLAIN_NUMBER = re.compile(r"^[+-]?\d+([.,]\d+)?$")
@@ -54,73 +57,171 @@ def iso_ms(at: datetime, tz: tzinfo) -> str:
     return at.astimezone(tz).isoformat(timespec="milliseconds")
 
 
+_MINUTE, _LAST_MS = timedelta(minutes=1), timedelta(milliseconds=59_999)
+_SECONDS: list[str] = []       # "00.000" .. "59.999", built on first use
+
+
+def iso_ms_texts(tz: tzinfo, missing: str | None = None
+                 ) -> Callable[[Sequence[int | None]], list[str | None]]:
+    """A function turning a column of epoch milliseconds into ``iso_ms`` texts in *tz*
+    (*missing* for None).
+
+    The text of a minute (date, hour, minute, offset) is computed once; only the seconds vary
+    within it. A minute whose offset changes, or is not whole minutes (historic local mean
+    times), is computed value by value.
+
+    Example: ``iso_ms_texts(ZoneInfo("Europe/Paris"))([1714550400000, None])``
+    -> ``["2024-05-01T10:00:00.000+02:00", None]``
+    """
+    if not _SECONDS:
+        _SECONDS.extend(f"{s:02d}.{ms:03d}" for s in range(60) for ms in range(1000))
+    seconds, minutes = _SECONDS, {}
+    exact = (None, None)
+
+    def minute(number: int) -> tuple:
+        start = EPOCH + number * _MINUTE
+        local = start.astimezone(tz)
+        offset = local.utcoffset()
+        entry = exact
+        if not offset % _MINUTE and (start + _LAST_MS).astimezone(tz).utcoffset() == offset:
+            text = local.isoformat(timespec="milliseconds")
+            entry = (text[:17], text[23:])     # "2024-05-01T10:00:" and "+02:00"
+        if len(minutes) >= 10_000:             # bounded memory over years of calls
+            minutes.clear()
+        minutes[number] = entry
+        return entry
+
+    def texts(values: Sequence[int | None]) -> list[str | None]:
+        out: list[str | None] = []
+        append, known = out.append, minutes.get
+        for ms in values:
+            if ms is None:
+                append(missing)
+                continue
+            number, within = divmod(ms, 60_000)
+            head, tail = known(number) or minute(number)
+            if head is None:
+                append(iso_ms(EPOCH + timedelta(milliseconds=ms), tz))
+            else:
+                append(head + seconds[within] + tail)
+        return out
+    return texts
+
+
 class CsvWriter:
     """RFC 4180 CSV; ``excel=True`` means ``;`` separators, decimal commas and a UTF-8 BOM,
-    which is what French Excel opens without an import wizard."""
+    which is what French Excel opens without an import wizard.
+
+    Rows are joined directly, quoting the cells the csv module would quote (those holding the
+    separator, a double quote, CR or LF) the way it quotes them; the csv module writes the
+    header and single-column files (where it quotes an empty record). A test compares both."""
 
     def __init__(self, out: IO[bytes], columns: list[tuple[str, str]], tz: tzinfo,
                  excel: bool = False):
-        self._text = io.TextIOWrapper(out, encoding="utf-8-sig" if excel else "utf-8",
-                                      newline="", write_through=False)
-        self._csv = csv.writer(self._text, delimiter=";" if excel else ",")
-        self._csv.writerow([neutralise(name) for name, _ in columns])
-        # This runs for millions of rows: fetch the cells in one call, then convert only the
-        # columns that need it (the csv module writes None as "" and ints with str()).
-        formats = {STR: _text_cell, BOOL: _bool_cell, INT: None,
-                   TS: _ts_cell(tz), FLOAT: _decimal_comma if excel else None}
-        names = [name for name, _ in columns]
-        self._get = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
-        self._convert = [(i, formats[kind]) for i, (_, kind) in enumerate(columns)
-                         if formats[kind] is not None]
+        self._out = out
+        self._delimiter = ";" if excel else ","
+        self._specials = (self._delimiter, '"', "\r", "\n")
+        self._one_column = len(columns) == 1
+        header = self._csv_text([[neutralise(name) for name, _ in columns]])
+        out.write((("\ufeff" if excel else "") + header).encode())
+        # Cells starting with a trigger are mostly the same few values (a caller ID, +E.164).
+        texts = _Remembered(_text_cell)
+        self._quote = _Remembered(self._quote_cell).__getitem__
+        cells = {STR: lambda column: _text_cells(column, texts), INT: _plain_cells,
+                 BOOL: _bool_cells, TS: iso_ms_texts(tz, ""),
+                 FLOAT: _decimal_comma_cells if excel else _plain_cells}
+        self._cells = [cells[kind] for _, kind in columns]
 
-    def write(self, row: dict) -> None:
-        cells = list(self._get(row))
-        for i, fmt in self._convert:
-            if cells[i] is not None:
-                cells[i] = fmt(cells[i])
-        self._csv.writerow(cells)
+    def write_columns(self, columns: Sequence[Sequence]) -> None:
+        """Write one batch: *columns* in this writer's column order, of equal length."""
+        cells = [to_text(column) for to_text, column in zip(self._cells, columns)]
+        if self._one_column:
+            text = self._csv_text(zip(*cells))
+        else:
+            text = "\r\n".join(map(self._delimiter.join, zip(*map(self._quoted, cells))))
+            text += "\r\n" if text else ""
+        self._out.write(text.encode())
 
     def close(self) -> None:
-        self._text.flush()
-        self._text.detach()
+        self._out.flush()
+
+    def _quoted(self, cells: Sequence[str]) -> Sequence[str]:
+        joined = "\0".join(cells)
+        if any(special in joined for special in self._specials):
+            return list(map(self._quote, cells))
+        return cells
+
+    def _quote_cell(self, cell: str) -> str:
+        if any(special in cell for special in self._specials):
+            return '"' + cell.replace('"', '""') + '"'
+        return cell
+
+    def _csv_text(self, rows) -> str:
+        buffer = io.StringIO(newline="")
+        csv.writer(buffer, delimiter=self._delimiter).writerows(rows)
+        return buffer.getvalue()
 
 
-_UTC_KEYS = ("UTC", "Etc/UTC")   # ZoneInfo names whose offset is always +00:00
+class _Remembered(dict):
+    """``f(value)`` for values seen before, without calling f; starts over when large."""
+
+    def __init__(self, f: Callable):
+        super().__init__()
+        self._f = f
+
+    def __missing__(self, value):
+        if len(self) >= 10_000:
+            self.clear()
+        result = self[value] = self._f(value)
+        return result
 
 
-def _ts_cell(tz: tzinfo):
-    """iso_ms for one zone; times already in UTC written in UTC skip the zone conversion, which
-    cost a third of a million-row export's time formatting."""
-    if tz is not timezone.utc and getattr(tz, "key", None) not in _UTC_KEYS:
-        return lambda value: iso_ms(value, tz)
-    return lambda value: (value.isoformat(timespec="milliseconds")
-                          if value.tzinfo is timezone.utc else iso_ms(value, tz))
+def _text_cells(column: Sequence[str | None], texts: _Remembered) -> Sequence[str]:
+    if None in column:
+        column = ["" if value is None else value for value in column]
+    if _TRIGGER_AFTER_NUL.search("\0" + "\0".join(column)):
+        column = list(map(texts.__getitem__, column))
+    return column
 
 
 def _text_cell(value: str) -> str:
     return neutralise(value) if value and value[0] in _TRIGGER_SET else value
 
 
-def _bool_cell(value: bool) -> str:
-    return "true" if value else "false"
+def _plain_cells(column: Sequence) -> list[str]:
+    if None in column:
+        return ["" if value is None else str(value) for value in column]
+    return list(map(str, column))
 
 
-def _decimal_comma(value: float) -> str:
-    return repr(value).replace(".", ",")
+_BOOL_TEXT = {None: "", False: "false", True: "true"}
+
+
+def _bool_cells(column: Sequence[bool | None]) -> list[str]:
+    return list(map(_BOOL_TEXT.__getitem__, column))
+
+
+def _decimal_comma_cells(column: Sequence[float | None]) -> list[str]:
+    return ["" if value is None else repr(value).replace(".", ",") for value in column]
 
 
 class JsonlWriter:
     """One JSON object per line, times as ISO 8601 strings."""
 
     def __init__(self, out: IO[bytes], columns: list[tuple[str, str]], tz: tzinfo):
-        self._out, self._names, self._tz = out, [name for name, _ in columns], tz
+        self._out, self._names = out, [name for name, _ in columns]
+        times = iso_ms_texts(tz)
+        self._convert = [times if kind == TS else None for _, kind in columns]
+        self._encode = json.JSONEncoder(ensure_ascii=False).encode
 
-    def write(self, row: dict) -> None:
-        obj = {name: row.get(name) for name in self._names}
-        for name, value in obj.items():
-            if isinstance(value, datetime):
-                obj[name] = iso_ms(value, self._tz)
-        self._out.write(json.dumps(obj, ensure_ascii=False).encode() + b"\n")
+    def write_columns(self, columns: Sequence[Sequence]) -> None:
+        """Write one batch: *columns* in this writer's column order, of equal length."""
+        columns = [column if convert is None else convert(column)
+                   for convert, column in zip(self._convert, columns)]
+        names, encode = self._names, self._encode
+        lines = [encode(dict(zip(names, values))) for values in zip(*columns)]
+        if lines:
+            self._out.write(("\n".join(lines) + "\n").encode())
 
     def close(self) -> None:
         self._out.flush()
@@ -129,43 +230,33 @@ class JsonlWriter:
 class ParquetWriter:
     """Typed Parquet: int64, bool, float64, string, timestamp[ms, tz=UTC].
 
-    Rows are turned into compact Arrow batches every ``BATCH_ROWS`` rows (Python objects cost
-    ten times more memory than Arrow arrays) and written as one row group per ``row_group``
-    rows, a size analytics engines read efficiently."""
-
-    BATCH_ROWS = 5_000
+    Each batch becomes a compact Arrow record batch at once (Python objects cost ten times
+    more memory than Arrow arrays); they are written as one row group per ``row_group`` rows,
+    a size analytics engines read efficiently."""
 
     def __init__(self, out: IO[bytes], columns: list[tuple[str, str]],
                  row_group: int = PARQUET_ROW_GROUP):
         import pyarrow.parquet as pq  # imported on use: pyarrow is slow to load
         self.schema = arrow_schema(columns)
         self._writer = pq.ParquetWriter(out, self.schema, compression="zstd")
-        self._get = itemgetter(*[name for name, _ in columns])
-        self._single = len(columns) == 1
-        self._rows: list[tuple] = []
         self._batches: list = []
         self._batched, self._row_group = 0, row_group
 
-    def write(self, row: dict) -> None:
-        self._rows.append((self._get(row),) if self._single else self._get(row))
-        if len(self._rows) >= self.BATCH_ROWS:
-            self._to_batch()
-            if self._batched >= self._row_group:
-                self._write_group()
+    def write_columns(self, columns: Sequence[Sequence]) -> None:
+        """Write one batch: *columns* in this writer's column order (times as epoch ms)."""
+        import pyarrow as pa
+        batch = pa.RecordBatch.from_arrays(
+            [pa.array(column, type=field.type) for column, field in zip(columns, self.schema)],
+            schema=self.schema)
+        if batch.num_rows:
+            self._batches.append(batch)
+            self._batched += batch.num_rows
+        if self._batched >= self._row_group:
+            self._write_group()
 
     def close(self) -> None:
-        self._to_batch()
         self._write_group()
         self._writer.close()
-
-    def _to_batch(self) -> None:
-        if self._rows:
-            import pyarrow as pa
-            self._batches.append(pa.RecordBatch.from_arrays(
-                [pa.array(values, type=field.type) for values, field
-                 in zip(zip(*self._rows), self.schema)], schema=self.schema))
-            self._batched += len(self._rows)
-            self._rows = []
 
     def _write_group(self) -> None:
         if self._batches:
@@ -187,7 +278,7 @@ def make_writer(fmt: str, out: IO[bytes], columns: list[tuple[str, str]], tz: tz
                 excel: bool = False):
     """A writer for *fmt* (csv, jsonl, parquet) on a binary stream.
 
-    Example: ``w = make_writer("csv", f, columns, timezone.utc); w.write(row); w.close()``
+    Example: ``w = make_writer("csv", f, columns, timezone.utc); w.write_columns(batch)``
     """
     check_format(fmt, excel)
     if fmt == "csv":

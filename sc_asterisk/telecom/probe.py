@@ -91,13 +91,19 @@ async def registration(ami: AmiClient, trunk: str) -> RegistrationStatus | None:
     return parse_registrations(text).get(f"{endpoint_name(trunk)}-reg")
 
 
-async def wait_registered(ami: AmiClient, trunk: str, timeout: float = 10.0
-                          ) -> RegistrationStatus | None:
-    """Poll the registration until it is Registered or *timeout* passes; returns the last state."""
+SETTLED_REGISTRATION = ("Registered", "Rejected", "Stopped")
+
+
+async def wait_registration(ami: AmiClient, trunk: str, timeout: float = 10.0
+                            ) -> RegistrationStatus | None:
+    """Poll the registration until it settles (Registered, Rejected or Stopped) or *timeout*
+    passes; returns the last state. Right after ``trunk apply`` a registration is briefly
+    "Unregistered" while its first REGISTER is in flight: that is not an answer yet."""
     deadline = time.monotonic() + timeout
     while True:
         state = await registration(ami, trunk)
-        if (state is not None and state.status == "Registered") or time.monotonic() >= deadline:
+        if state is None or state.status in SETTLED_REGISTRATION \
+                or time.monotonic() >= deadline:
             return state
         await asyncio.sleep(0.2)
 

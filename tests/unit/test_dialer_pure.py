@@ -57,3 +57,39 @@ def test_shared_bucket_makes_up_for_a_late_claim_without_bursting():
     assert abs((len(starts) - 1) / (starts[-1] - starts[0]) - rate) / rate < 0.02
     # ... and no two calls are ever closer than the interval minus the grace
     assert min(b - a for a, b in zip(starts, starts[1:])) >= 1 / rate - PACING_GRACE_S - 1e-9
+
+
+def test_a_claim_says_when_the_next_token_is_due_and_the_bucket_still_decides(db):
+    """The scheduler sleeps on Claim.next_token_s instead of asking the database for a Wait;
+    the hint is exact, and the shared bucket (not the hint) stays the permission."""
+    from sc_asterisk.db import AudioAsset, Contact
+    from sc_asterisk.dialer.campaigns import create_campaign, queue_contacts
+    from sc_asterisk.dialer.claim import Claim, NodeSlot, Wait, claim_next
+    from sc_asterisk.dialer.retries import NO_RETRY
+
+    with db.session() as s:
+        for name in ("m", "n"):
+            s.add(AudioAsset(name=name, sha256=name * 64, duration_ms=1000, source_filename="x",
+                             data=b""))
+        s.flush()
+        campaign = create_campaign(s, "hint", message="m", notice="n", windows="always",
+                                   retry_policy=NO_RETRY, status="running", cps=5,
+                                   compliance_profile="basic")
+        contacts = [Contact(e164=f"+3319900000{i}", time_zone="Europe/Paris") for i in range(3)]
+        s.add_all(contacts)
+        s.flush()
+        queue_contacts(s, campaign, [c.id for c in contacts])
+        cid = campaign.id
+
+    def claim(at):
+        with db.session() as s:
+            return claim_next(s, cid, [NodeSlot("n1", 10)], "c1", now=at)
+
+    t = 1_800_000_000.0
+    first = claim(t)
+    assert isinstance(first, Claim) and abs(first.next_token_s - 0.2) < 1e-6
+    early = claim(t + first.next_token_s - 0.03)        # beyond the 20 ms grace: too soon
+    assert isinstance(early, Wait) and 0 < early.seconds <= 0.03 + 1e-6
+    second = claim(t + first.next_token_s)
+    assert isinstance(second, Claim) and second.number != first.number
+    assert 0.18 <= second.next_token_s <= 0.2 + 1e-6

@@ -72,3 +72,26 @@ def test_registrations_by_name():
 def test_command_output_list_or_text():
     assert command_text(["a", "b"]) == "a\nb"
     assert command_text("x") == "x" and command_text(None) == ""
+
+
+def test_a_fresh_registration_is_waited_for_until_the_registrar_answers(monkeypatch):
+    """`trunk test` right after `trunk apply`: the transient Unregistered is not the answer."""
+    import asyncio
+
+    from sc_asterisk.telecom import probe
+
+    line = " bad-reg/sip:127.0.0.1:5060   bad-auth   {}"
+    answers = iter(["Unregistered", "Unregistered", "Rejected", "Registered"])
+    asked = []
+
+    async def fake_cli(_ami, command):
+        asked.append(command)
+        return line.format(next(answers))
+
+    monkeypatch.setattr(probe, "cli", fake_cli)
+    state = asyncio.run(probe.wait_registration(None, "bad", timeout=5))
+    assert state.status == "Rejected" and len(asked) == 3
+    # A registrar that never answers: the last state is returned once the wait is over.
+    answers = iter(["Unregistered"] * 1000)
+    state = asyncio.run(probe.wait_registration(None, "bad", timeout=0.3))
+    assert state.status == "Unregistered"
