@@ -210,10 +210,13 @@ class Controller:
 
 
 def _mark_answered(db: Database, attempt_id: str, answer_ms: int) -> None:
+    from sqlalchemy import update
+
     from .db import CallAttempt, CallRecord
     with db.session() as s:
-        attempt, record = s.get(CallAttempt, attempt_id), s.get(CallRecord, attempt_id)
-        if attempt is not None and attempt.state == "originating":
-            attempt.state = "answered"
-        if record is not None and record.answer_ms is None:
-            record.answer_ms = answer_ms
+        s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id,
+                                            CallAttempt.state == "originating")
+                  .values(state="answered").execution_options(synchronize_session=False))
+        s.execute(update(CallRecord).where(CallRecord.attempt_id == attempt_id,
+                                           CallRecord.answer_ms.is_(None))
+                  .values(answer_ms=answer_ms).execution_options(synchronize_session=False))

@@ -8,7 +8,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from ..audio import asterisk_name
@@ -75,16 +75,26 @@ class CallStore:
         await self.run(self._save_play, attempt_id, result)
 
     def _save_play(self, attempt_id: str, result: PlayResult) -> None:
+        # Plain statements, not ORM objects: this runs once per answered call on the one
+        # database thread every call shares.
+        record = {"hung_up_by": result.hung_up_by}
+        if result.opted_out:
+            record["opted_out"] = True
         with self.db.session() as s:
-            record = s.get(CallRecord, attempt_id)
-            if record is None:
-                record = CallRecord(attempt_id=attempt_id)
-                s.add(record)
-            record.hung_up_by = result.hung_up_by
-            record.opted_out = record.opted_out or result.opted_out
-            record.segments = [SegmentListen(position=r.position, role=r.role, length_ms=r.length_ms,
-                                             listened_ms=r.listened_ms, heard_full=r.heard_full,
-                                             stop_reason=r.stop_reason) for r in result.segments]
+            found = s.execute(update(CallRecord).where(CallRecord.attempt_id == attempt_id)
+                              .values(**record)
+                              .execution_options(synchronize_session=False)).rowcount
+            if not found:
+                s.add(CallRecord(attempt_id=attempt_id, **record))
+                s.flush()
+            s.execute(delete(SegmentListen).where(SegmentListen.attempt_id == attempt_id)
+                      .execution_options(synchronize_session=False))
+            if result.segments:
+                s.execute(insert(SegmentListen), [
+                    {"attempt_id": attempt_id, "position": r.position, "role": r.role,
+                     "length_ms": r.length_ms, "listened_ms": r.listened_ms,
+                     "heard_full": r.heard_full, "stop_reason": r.stop_reason}
+                    for r in result.segments])
 
     async def opt_out(self, attempt_id: str, key: str) -> None:
         """Suppress the attempt's number now (the call is still up) and mark the record."""

@@ -45,9 +45,10 @@ class Claim:
     dial_prefix: str = ""
     amd: str | None = None        # the campaign's AMD policy, None: no detection
     campaign_id: int = 0
-    # Seconds until the pacing buckets hold the next token: asking sooner is bound to get a
-    # Wait. A hint that saves a database round trip, never a permission (the buckets decide).
-    next_token_s: float = 0.0
+    # When (epoch seconds) the pacing buckets hold the next token: asking sooner is bound to
+    # get a Wait. A hint that saves a database round trip, never a permission (the buckets
+    # decide). Absolute, so the claim's own duration does not slow the pace down.
+    next_token_at: float = 0.0
 
     @property
     def channel(self) -> str:
@@ -126,11 +127,11 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
             continue
         for bucket, rate in buckets:
             bucket_take(bucket, rate, now)
-        next_token_s = max(bucket_wait(bucket, rate, now) for bucket, rate in buckets)
+        next_token_at = now + max(bucket_wait(bucket, rate, now) for bucket, rate in buckets)
         attempt.state, attempt.node, attempt.trunk = "originating", node, campaign.trunk
         attempt.controller = controller
         s.add(CallRecord(attempt_id=attempt.id, originate_ms=now_ms, caller_id=campaign.caller_id))
         return Claim(attempt.id, attempt.number, node, campaign.trunk, campaign.caller_id,
                      campaign.ring_timeout_s, script_ms(s, campaign_id), prefix,
-                     campaign.amd_policy, campaign_id, next_token_s)
+                     campaign.amd_policy, campaign_id, next_token_at)
     return Wait(0.0)

@@ -59,7 +59,7 @@ class Scheduler:
         self.calls: set[asyncio.Task] = set()
         self._published: set[int] = set()
         self._refusals: dict[str, int] = {}
-        # Per campaign, the loop time before which a claim would only return a pacing Wait.
+        # Per campaign, the time before which a claim would only return a pacing Wait.
         self._next_token: dict[int, float] = {}
 
     def stop(self) -> None:
@@ -70,14 +70,13 @@ class Scheduler:
     async def run(self, only: str | None = None, poll_s: float = 1.0) -> None:
         """Dial until stopped, or with *only* until that campaign is completed or stopped.
         Calls still in progress go on; :meth:`drain` waits for them."""
-        loop = asyncio.get_running_loop()
         target = await self.store.run(_campaign_id, self.store.db, only) if only else None
         while not self.stopping.is_set():
             ids = [target] if target else await self.store.run(_running_ids, self.store.db)
             waits: list[float] = []
             progressed = finished = False
             for cid in ids:
-                early = self._next_token.get(cid, 0.0) - loop.time()
+                early = self._next_token.get(cid, 0.0) - time.time()
                 if early > 0:
                     waits.append(early)
                     continue
@@ -90,7 +89,7 @@ class Scheduler:
                     continue
                 result = await self.store.run(self._claim, cid, nodes)
                 if isinstance(result, Claim):
-                    self._next_token[cid] = loop.time() + result.next_token_s
+                    self._next_token[cid] = result.next_token_at
                     self._start_call(result)
                     progressed = True
                 elif result in (DONE, STOPPED):

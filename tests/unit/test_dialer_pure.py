@@ -60,7 +60,7 @@ def test_shared_bucket_makes_up_for_a_late_claim_without_bursting():
 
 
 def test_a_claim_says_when_the_next_token_is_due_and_the_bucket_still_decides(db):
-    """The scheduler sleeps on Claim.next_token_s instead of asking the database for a Wait;
+    """The scheduler sleeps until Claim.next_token_at instead of asking the database for a Wait;
     the hint is exact, and the shared bucket (not the hint) stays the permission."""
     from sc_asterisk.db import AudioAsset, Contact
     from sc_asterisk.dialer.campaigns import create_campaign, queue_contacts
@@ -87,9 +87,9 @@ def test_a_claim_says_when_the_next_token_is_due_and_the_bucket_still_decides(db
 
     t = 1_800_000_000.0
     first = claim(t)
-    assert isinstance(first, Claim) and abs(first.next_token_s - 0.2) < 1e-6
-    early = claim(t + first.next_token_s - 0.03)        # beyond the 20 ms grace: too soon
+    assert isinstance(first, Claim) and abs(first.next_token_at - (t + 0.2)) < 1e-6
+    early = claim(first.next_token_at - 0.03)        # beyond the 20 ms grace: too soon
     assert isinstance(early, Wait) and 0 < early.seconds <= 0.03 + 1e-6
-    second = claim(t + first.next_token_s)
+    second = claim(first.next_token_at)
     assert isinstance(second, Claim) and second.number != first.number
-    assert 0.18 <= second.next_token_s <= 0.2 + 1e-6
+    assert abs(second.next_token_at - (first.next_token_at + 0.2)) < 1e-6
