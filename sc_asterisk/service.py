@@ -13,6 +13,7 @@ import uuid
 
 from sqlalchemy import select
 
+from .aio import within
 from .agi import AgiServer
 from .audio import publish
 from .ami import AmiClient
@@ -184,7 +185,7 @@ class Controller:
         link = self.links[flight.claim.node]
         while not flight.hung_up.is_set():
             try:
-                await asyncio.wait_for(flight.hung_up.wait(), poll_s)
+                await within(flight.hung_up.wait(), poll_s)
             except asyncio.TimeoutError:
                 live = await live_channels(link.ami) if link.ami.connected else None
                 if live is not None and flight.attempt_id not in live:

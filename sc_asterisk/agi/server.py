@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import Awaitable, Callable
 
+from ..aio import within
 from .protocol import (HANGUP_LINE, MAX_HEADER_LINES, MAX_LINE_BYTES, AgiProtocolError, AgiResult,
                        is_continuation, is_final, parse_header_line, parse_result,
                        stream_file_command)
@@ -60,7 +61,7 @@ class AgiSession:
         except ConnectionError:
             self.hangup_seen = True
             raise AgiHangup("connection reset by Asterisk") from None
-        result = await asyncio.wait_for(self._read_result(), timeout or self.command_timeout)
+        result = await within(self._read_result(), timeout or self.command_timeout)
         if result.dead_channel:
             self.hangup_seen = True
             raise AgiHangup(result.text)
@@ -171,7 +172,7 @@ class AgiServer:
 
     async def _serve(self, reader, writer, peer) -> None:
         try:
-            env = await asyncio.wait_for(_read_env(reader), self.header_timeout)
+            env = await within(_read_env(reader), self.header_timeout)
         except (asyncio.TimeoutError, AgiProtocolError, ConnectionError, UnicodeDecodeError,
                 asyncio.LimitOverrunError, ValueError) as exc:
             log.warning("AGI connection from %s dropped: bad or missing request header (%s)",

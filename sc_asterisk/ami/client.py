@@ -21,6 +21,7 @@ from typing import Any, Callable
 from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
 
+from ..aio import within
 from ..errors import AmiError
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class AmiClient:
         self._first_login = asyncio.get_running_loop().create_future()
         self.manager.connect()
         try:
-            await asyncio.wait_for(asyncio.shield(self._first_login), timeout)
+            await within(asyncio.shield(self._first_login), timeout)
         except asyncio.TimeoutError:
             self.close()
             raise AmiError(f"no AMI login on {self.host}:{self.port} within {timeout:.0f}s",
@@ -120,7 +121,7 @@ class AmiClient:
     async def wait_connected(self, timeout: float) -> bool:
         """Wait until the link is logged in again (after a reconnect); False on timeout."""
         try:
-            await asyncio.wait_for(self._logged_in.wait(), timeout)
+            await within(self._logged_in.wait(), timeout)
             return True
         except asyncio.TimeoutError:
             return False
@@ -140,7 +141,7 @@ class AmiClient:
         check_fields(fields)
         future = self.manager.send_action(dict(fields), as_list=False)
         try:
-            message = await asyncio.wait_for(asyncio.shield(future), timeout or self.action_timeout)
+            message = await within(asyncio.shield(future), timeout or self.action_timeout)
         except asyncio.TimeoutError:
             raise AmiError(f"AMI action {fields.get('Action')} got no answer in time",
                            fix="the node may be overloaded; check it with sc-asterisk lab status") \
@@ -160,7 +161,7 @@ class AmiClient:
         check_fields(fields)
         future = self.manager.send_action(dict(fields), as_list=True)
         try:
-            messages = await asyncio.wait_for(asyncio.shield(future), timeout or self.action_timeout)
+            messages = await within(asyncio.shield(future), timeout or self.action_timeout)
         except asyncio.TimeoutError:
             raise AmiError(f"AMI action {fields.get('Action')} got no answer in time",
                            fix="the node may be overloaded") from None
@@ -195,7 +196,7 @@ class AmiClient:
 
     async def _login(self) -> None:
         try:
-            response = await asyncio.wait_for(self.manager.send_action(
+            response = await within(self.manager.send_action(
                 {"Action": "Login", "Username": self._username, "Secret": self._secret,
                  "Events": "on"}, as_list=False), self.action_timeout)
         except (asyncio.TimeoutError, AmiError, ConnectionError):

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..aio import within
 from ..ami import AmiClient
 from ..callflow.amd import parse_amd
 from ..errors import AmiError
@@ -135,7 +136,7 @@ class CallTracker:
         """Wait until the call is over: hung up, and recorded by the call flow if answered."""
         ring_s = flight.claim.ring_timeout_s + 15
         try:
-            await asyncio.wait_for(flight.responded.wait(), ring_s)
+            await within(flight.responded.wait(), ring_s)
         except asyncio.TimeoutError:
             log.warning("attempt %s: no OriginateResponse in %ss", flight.attempt_id, ring_s)
         if flight.answered:
@@ -174,6 +175,6 @@ def _event_ms(event: dict) -> int:
 
 async def _wait_all(events: list[asyncio.Event], timeout: float, attempt_id: str) -> None:
     try:
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), timeout)
+        await within(asyncio.gather(*(e.wait() for e in events)), timeout)
     except asyncio.TimeoutError:
         log.warning("attempt %s did not settle in %.0fs", attempt_id, timeout)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from ..aio import within
 from ..ami import AmiClient
 from ..audio import publish
 from ..callflow.store import CallStore
@@ -102,7 +103,7 @@ class Scheduler:
                 continue
             self._freed.clear()
             try:
-                await asyncio.wait_for(self._freed.wait(), min(waits + [poll_s]))
+                await within(self._freed.wait(), min(waits + [poll_s]))
             except asyncio.TimeoutError:
                 pass
 

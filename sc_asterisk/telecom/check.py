@@ -20,6 +20,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 
+from ..aio import within
 from ..agi import AgiServer
 from ..ami import AmiClient
 from ..errors import AmiError, ScError
@@ -192,7 +193,7 @@ async def _originate_check(ami: AmiClient, token: str, timeout: float) -> int | 
                           "Timeout": str(int(timeout * 1000)),
                           "ChannelId": channel_id, "OtherChannelId": other_id})
         try:
-            cause = await asyncio.wait_for(hangup, timeout + 5)
+            cause = await within(hangup, timeout + 5)
         except asyncio.TimeoutError:
             return None
         try:

@@ -5,6 +5,7 @@ import asyncio
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
+from ..aio import within
 from ..ami import AmiClient
 from ..errors import AmiError
 from ..nodes import NodeInfo
@@ -21,7 +22,7 @@ async def probe_ami_port(host: str, port: int, timeout: float = 3.0) -> str:
     """
     where = f"{host}:{port}"
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        reader, writer = await within(asyncio.open_connection(host, port), timeout)
     except ConnectionRefusedError:
         raise AmiError(f"AMI port {where} is closed (connection refused)",
                        fix="check that Asterisk runs and manager.conf binds this address") \
@@ -34,7 +35,7 @@ async def probe_ami_port(host: str, port: int, timeout: float = 3.0) -> str:
         raise AmiError(f"cannot reach AMI at {where}: {exc.strerror or exc}",
                        fix="check the node's AMI host name and port") from None
     try:
-        banner = await asyncio.wait_for(reader.readline(), timeout)
+        banner = await within(reader.readline(), timeout)
     except (asyncio.TimeoutError, ConnectionError):
         banner = b""
     finally:

@@ -22,6 +22,7 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..aio import within
 from ..ami import AmiClient
 from ..asterisk_conf.trunks import endpoint_name
 from ..dialer.outcomes import as_int, outcome_for
@@ -148,14 +149,14 @@ async def test_call(ami: AmiClient, trunk: str, number: str, prompt: str, prompt
     start = time.time()
     await ami.action(fields)
     try:
-        response = await asyncio.wait_for(responded, ring_timeout_s + 10)
+        response = await within(responded, ring_timeout_s + 10)
     except asyncio.TimeoutError:
         raise AmiError("the test call got no OriginateResponse in time",
                        fix="check the node's log") from None
     answered = response.get("Response") == "Success"
     hangup: dict = {}
     try:
-        hangup = await asyncio.wait_for(hung_up, prompt_ms / 1000 + 15 if answered else 5)
+        hangup = await within(hung_up, prompt_ms / 1000 + 15 if answered else 5)
     except asyncio.TimeoutError:
         pass
     cause = as_int(hangup.get("Cause"))
