@@ -21,6 +21,7 @@ from typing import IO, Callable, Iterator, Sequence
 
 from ..errors import ConfigError
 from .columns import BOOL, EPOCH, FLOAT, INT, STR, TS
+from .rows import Remembered
 
 FORMATS = ("csv", "jsonl", "parquet")
 PARQUET_ROW_GROUP = 50_000
@@ -124,32 +125,36 @@ class CsvWriter:
         self._one_column = len(columns) == 1
         header = self._csv_text([[neutralise(name) for name, _ in columns]])
         out.write((("\ufeff" if excel else "") + header).encode())
-        # Cells starting with a trigger are mostly the same few values (a caller ID, +E.164).
-        texts = _Remembered(_text_cell)
-        self._quote = _Remembered(self._quote_cell).__getitem__
-        cells = {STR: lambda column: _text_cells(column, texts), INT: _plain_cells,
-                 BOOL: _bool_cells, TS: iso_ms_texts(tz, ""),
+        # Cells starting with a trigger, or to be quoted, are mostly the same few values (a
+        # caller ID, +E.164 numbers, cause texts with a comma): remembered.
+        self._neutralised = Remembered(_text_cell, 10_000).__getitem__
+        self._quote = Remembered(self._quote_cell, 10_000).__getitem__
+        cells = {STR: _text_cells, INT: _plain_cells, BOOL: _bool_cells, TS: iso_ms_texts(tz, ""),
                  FLOAT: _decimal_comma_cells if excel else _plain_cells}
-        self._cells = [cells[kind] for _, kind in columns]
+        self._cells = [(cells[kind], kind == STR) for _, kind in columns]
 
     def write_columns(self, columns: Sequence[Sequence]) -> None:
         """Write one batch: *columns* in this writer's column order, of equal length."""
-        cells = [to_text(column) for to_text, column in zip(self._cells, columns)]
+        specials, cells = self._specials, []
+        for (to_text, is_text), column in zip(self._cells, columns):
+            column = to_text(column)
+            # One pass of C string search over the whole column decides whether any cell
+            # needs work.
+            joined = "\0" + "\0".join(column)
+            if is_text and _TRIGGER_AFTER_NUL.search(joined):
+                column = list(map(self._neutralised, column))
+            if not self._one_column and any(special in joined for special in specials):
+                column = list(map(self._quote, column))
+            cells.append(column)
         if self._one_column:
             text = self._csv_text(zip(*cells))
         else:
-            text = "\r\n".join(map(self._delimiter.join, zip(*map(self._quoted, cells))))
+            text = "\r\n".join(map(self._delimiter.join, zip(*cells)))
             text += "\r\n" if text else ""
         self._out.write(text.encode())
 
     def close(self) -> None:
         self._out.flush()
-
-    def _quoted(self, cells: Sequence[str]) -> Sequence[str]:
-        joined = "\0".join(cells)
-        if any(special in joined for special in self._specials):
-            return list(map(self._quote, cells))
-        return cells
 
     def _quote_cell(self, cell: str) -> str:
         if any(special in cell for special in self._specials):
@@ -162,25 +167,9 @@ class CsvWriter:
         return buffer.getvalue()
 
 
-class _Remembered(dict):
-    """``f(value)`` for values seen before, without calling f; starts over when large."""
-
-    def __init__(self, f: Callable):
-        super().__init__()
-        self._f = f
-
-    def __missing__(self, value):
-        if len(self) >= 10_000:
-            self.clear()
-        result = self[value] = self._f(value)
-        return result
-
-
-def _text_cells(column: Sequence[str | None], texts: _Remembered) -> Sequence[str]:
+def _text_cells(column: Sequence[str | None]) -> Sequence[str]:
     if None in column:
-        column = ["" if value is None else value for value in column]
-    if _TRIGGER_AFTER_NUL.search("\0" + "\0".join(column)):
-        column = list(map(texts.__getitem__, column))
+        return ["" if value is None else value for value in column]
     return column
 
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import uuid
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, make_url, select, text
 
 from sc_asterisk.cli import main
 from sc_asterisk.cli.common import cli
@@ -20,13 +24,14 @@ from sc_asterisk.config import Settings
 from sc_asterisk.contacts.suppression import SuppressionStore
 from sc_asterisk.db import CallAttempt, CallRecord, Database
 from sc_asterisk.db.models_privacy import AuditEntry
-from sc_asterisk.reports import Tariff, compute_figures
-from sc_asterisk.reports.columns import segment_roles, typed_row
+from sc_asterisk.reports import ExportOptions, RowFilter, Tariff, compute_figures, export_cdr
+from sc_asterisk.reports.columns import BOOL, EPOCH, FLOAT, INT, STR, segment_roles, typed_row
 from sc_asterisk.reports.synthetic import T0_MS, create_campaign, insert_calls, synthetic_calls
+from sc_asterisk.reports.writers import CsvWriter, iso_ms, iso_ms_texts, neutralise
 
 SCRIPT = [("optout-intro", 4220), ("message", 20000), ("notice", 15000)]
-INJECTED = {"caller_id": '=HYPERLINK("http://evil.example","x")', "hangup_cause_txt": "@SUM(1+1)",
-            "amd_cause": "\tcmd", "hung_up_by": "-1+2"}
+INJECTED = {"caller_id": '=HYPERLINK("http://ev.il","x")', "hangup_cause_txt": "@SUM(1+1)",
+            "amd_cause": "\tcmd", "hung_up_by": "-1+2"}   # each fits its VARCHAR on PostgreSQL
 REPORT_OPTIONS = ["--min-listen-s", "7", "--tz", "Europe/Paris", "--rate-per-minute", "0.012",
                   "--billing-increment", "30"]
 TARIFF = Tariff(Decimal("0.012"), increment_s=30)
@@ -38,9 +43,14 @@ def env(tmp_path: Path):
     person, one record carrying spreadsheet formulas) and 'other'."""
     url = f"sqlite:///{tmp_path / 'cdr.db'}"
     db = Database(url)
-    db.upgrade()
     home = tmp_path / "home"
     key = Settings.load(db_url=url, home=str(home)).secret("installation-key")
+    fill(db, key)
+    return {"db": db, "args": ["--db", url, "--home", str(home)], "key": key, "dir": tmp_path}
+
+
+def fill(db: Database, key: str) -> None:
+    db.upgrade()
     muni = create_campaign(db, "muni", SCRIPT)
     insert_calls(db, muni, synthetic_calls(300, SCRIPT, seed=3))
     insert_calls(db, create_campaign(db, "other", SCRIPT[1:]),
@@ -54,7 +64,6 @@ def env(tmp_path: Path):
         record = s.get(CallRecord, "syn-0")
         for field, value in INJECTED.items():
             setattr(record, field, value)
-    return {"db": db, "args": ["--db", url, "--home", str(home)], "key": key, "dir": tmp_path}
 
 
 def run(env, *args: str) -> str:
@@ -176,21 +185,25 @@ def test_clear_numbers_are_audited_pseudonyms_are_not(env):
 
 
 def test_a_failed_export_leaves_no_file(env, monkeypatch):
+    import sc_asterisk.reports.export as export_module
     import sc_asterisk.reports.rows as rows_module
     from sc_asterisk.reports import RowFilter, export_cdr
-    real, calls = rows_module.build_row, []
+    real, batches = export_module.iter_batches, []
 
     def failing(*args):
-        calls.append(1)
-        if len(calls) == 150:
-            raise RuntimeError("database went away")
-        return real(*args)
+        for batch in real(*args):
+            batches.append(len(batch[0]))
+            if len(batches) == 2:   # after a first batch was written
+                raise RuntimeError("database went away")
+            yield batch
 
-    monkeypatch.setattr(rows_module, "build_row", failing)
+    monkeypatch.setattr(rows_module, "BATCH", 100)
+    monkeypatch.setattr(export_module, "iter_batches", failing)
     target = env["dir"] / "calls.csv"
     target.write_text("previous export\n")
     with pytest.raises(RuntimeError):
         export_cdr(env["db"], env["key"], str(target), RowFilter(("muni",)))
+    assert batches == [100, 100]
     assert target.read_text() == "previous export\n"
     assert sorted(p.name for p in env["dir"].iterdir() if "calls" in p.name) == ["calls.csv"]
 
@@ -247,3 +260,120 @@ def test_segment_columns_follow_every_campaigns_script(env):
     assert segment_roles(header) == ["optout_intro", "message", "notice"]
     other = run(env, "cdr", "export", "--campaign", "other").splitlines()[0].split(",")
     assert segment_roles(other) == ["message", "notice"]
+
+
+CELLS = ["plain", "a,b", "a;b", 'say "hi"', "two\nlines", "cr\r", "", None, "=1+1", "+33612345678",
+         "-x", "\tcmd", "é🙂", '"', "x\r\ny"]
+
+
+@pytest.mark.parametrize("excel", [False, True])
+def test_csv_rows_are_what_the_csv_module_writes(excel):
+    # The writer joins cells itself: every cell must come out as csv.writer writes it.
+    columns = [("caller_id", STR), ("ring_ms", INT), ("cost", FLOAT), ("opted_out", BOOL),
+               ("amd_cause", STR)]
+    rows = [(cell, i - 3 if i % 4 else None, i / 8 if i % 3 else None, [True, False, None][i % 3],
+             CELLS[(i * 7) % len(CELLS)]) for i, cell in enumerate(CELLS)]
+    expected = io.StringIO(newline="")
+    reference = csv.writer(expected, delimiter=";" if excel else ",")
+    reference.writerow([name for name, _ in columns])
+    for text_, ring, cost, opted, amd in rows:
+        reference.writerow([neutralise(text_) if text_ else text_, ring,
+                            repr(cost).replace(".", ",") if excel and cost is not None else cost,
+                            None if opted is None else str(opted).lower(),
+                            neutralise(amd) if amd else amd])
+    out = io.BytesIO()
+    writer = CsvWriter(out, columns, timezone.utc, excel)
+    writer.write_columns(list(zip(*rows)))
+    writer.close()
+    assert out.getvalue() == ("\ufeff" if excel else "").encode() + expected.getvalue().encode()
+
+
+def test_a_single_column_csv_quotes_empty_cells_as_the_csv_module_does():
+    out = io.BytesIO()
+    writer = CsvWriter(out, [("amd_cause", STR)], timezone.utc)
+    writer.write_columns([["x", None, "", "a,b"]])
+    assert out.getvalue() == b'amd_cause\r\nx\r\n""\r\n""\r\n"a,b"\r\n'
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "Asia/Kathmandu", "America/St_Johns",
+                                  "Australia/Lord_Howe"])
+def test_time_texts_are_iso_ms_across_clock_changes_and_odd_offsets(zone):
+    # Days with a clock change (30 min on Lord Howe), local mean time (Paris 1890: +00:09:21),
+    # before the epoch; steps just under 15 min cross minute and second boundaries.
+    tz = ZoneInfo(zone)
+    days = ["1890-01-01", "1969-12-31", "2024-03-31", "2024-04-06", "2024-10-05", "2024-10-27",
+            "2024-11-03"]
+    values = [None]
+    for day in days:
+        start = (datetime.fromisoformat(day).replace(tzinfo=timezone.utc) - EPOCH
+                 ) // timedelta(milliseconds=1)
+        values += [start + step * 899_999 + delta for step in range(200) for delta in (-1, 0, 1)]
+    expected = [iso_ms(EPOCH + timedelta(milliseconds=ms), tz) if ms is not None else ""
+                for ms in values]
+    assert iso_ms_texts(tz, "")(values) == expected
+
+
+@pytest.fixture
+def pg_url():
+    """A throw-away database on the server named by SC_ASTERISK_TEST_PG."""
+    url = os.environ.get("SC_ASTERISK_TEST_PG")
+    if not url:
+        pytest.skip("set SC_ASTERISK_TEST_PG to a scratch PostgreSQL database URL")
+    name = f"sc_export_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def test_postgresql_exports_the_same_files_as_sqlite(env, pg_url):
+    pg = Database(pg_url)
+    fill(pg, env["key"])
+    variants = [("csv", ExportOptions()),
+                ("csv", ExportOptions(excel=True, pseudonymise=False, tz=ZoneInfo("Europe/Paris"),
+                                      tariffs=TARIFF)),
+                ("jsonl", ExportOptions(fmt="jsonl", tariffs=TARIFF)),
+                ("parquet", ExportOptions(fmt="parquet", tariffs=TARIFF))]
+    try:
+        for i, (suffix, options) in enumerate(variants):
+            files = {}
+            for name, db in (("sqlite", env["db"]), ("pg", pg)):
+                files[name] = env["dir"] / f"{name}-{i}.{suffix}"
+                assert export_cdr(db, env["key"], str(files[name]), RowFilter(), options) == 322
+            if suffix == "parquet":
+                assert pq.read_table(files["pg"]).equals(pq.read_table(files["sqlite"]))
+            else:
+                assert files["pg"].read_bytes() == files["sqlite"].read_bytes(), options
+    finally:
+        pg.engine.dispose()
+
+
+@pytest.mark.parametrize("key", [b"k", b"x" * 64, b"y" * 65, b"\x00\xff" * 50, "clé".encode()])
+def test_the_fast_keyed_hmac_is_hmac_sha256_for_any_key_length(key):
+    import hashlib
+    import hmac
+    from sc_asterisk.reports.rows import keyed_hmac_sha256
+    mac = keyed_hmac_sha256(key)
+    for text_ in ["+33612345678", "", "é" * 70]:
+        assert mac(text_) == hmac.new(key, text_.encode(), hashlib.sha256).hexdigest()
+
+
+def test_a_role_played_twice_exports_its_first_play(env):
+    from sc_asterisk.reports.synthetic import Call
+    twice = create_campaign(env["db"], "twice", [("message", 20000), ("notice", 15000)])
+    insert_calls(env["db"], twice, [Call("t-1", "+33199000990", "answered", T0_MS, T0_MS + 1000,
+                                         T0_MS + 40000, segments=[
+                                             ("message", 20000, 20000, True, "end"),
+                                             ("message", 20000, 7000, False, "hangup"),
+                                             ("notice", 15000, 0, False, "not_reached")])])
+    with env["db"].session() as s:   # the first play is not the lowest row id
+        s.execute(text("UPDATE segment_listen SET position = 5 - position"
+                       " WHERE attempt_id = 't-1' AND role = 'message'"))
+    text_ = run(env, "cdr", "export", "--campaign", "twice", "--fields",
+                "attempt_id,message_listened_ms,message_heard_full,message_stop_reason")
+    assert text_.splitlines()[1:] == ["t-1,7000,false,hangup"]

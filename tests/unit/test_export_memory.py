@@ -17,8 +17,9 @@ from sc_asterisk.reports.synthetic import T0_MS, create_campaign
 
 ROWS = 120_000
 # Peak RSS growth allowed over the process's size once imports are done. Measured here: about
-# 10 MB for CSV, 80 MB for Parquet (one 50 000-row group being encoded); holding the rows (what
-# `.all()` would do) costs several hundred MB.
+# 20 MB for CSV (a 2 000-row batch as Python objects, then as text), 75 MB for Parquet (one
+# 50 000-row group being encoded); holding the rows (what `.all()` would do) costs several
+# hundred MB.
 LIMIT_MB = {"csv": 40, "parquet": 120}
 # Once warmed up (past the first Parquet row group), the peak must stop growing with the rows.
 WARM_ROWS, STEADY_LIMIT_MB = 70_000, 12
