@@ -11,30 +11,33 @@ Rules that make it safe to run twice and on hostile files:
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections import Counter
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from itertools import chain
 from operator import itemgetter
 from pathlib import Path
+from typing import Iterator
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..db import Contact, Database
 from ..db.models_privacy import ContactSource, ImportBatch
 from ..errors import ConfigError
 from .audit import os_user
+from .bulk import import_connection, insert_rows, known_numbers, select_in, session_on
 from .mapping import ColumnMap, Record, build_column_map, check_legal_basis
 from .numbers import check_region
 from .reader import Progress, TableFile, open_table
 from .rejects import RejectWriter
 from .suppression import ERASED, SuppressionStore
-from .validate import Checked, Validator, auto_workers, checked_chunks
+from .validate import Checked, Validator, auto_workers, cells_of, checked_chunks
 
-_IN_CHUNK = 500
 # Contact columns an import row may overwrite when the file has a column for them.
 _FIELDS = ("first_name", "last_name", "postcode", "commune", "commune_key", "birth_date",
            "legal_basis", "consent_at", "consent_slot")
@@ -42,14 +45,15 @@ _CONTACT_COLUMNS = ("id", "e164", *_FIELDS, "number_type", "time_zone", "list_na
                     "attributes", "import_batch_id", "updated_at")
 _SOURCE_COLUMNS = ("id", "contact_id", "first_line", "last_line", "legal_basis", "consent_at",
                    "consent_slot")
-_NEW_CONTACT_COLUMNS = (*_CONTACT_COLUMNS[1:], "created_at")
+# A new contact: a record's fields (absent columns are None there too), then the import's.
+_NEW_CONTACT_COLUMNS = (*Record._fields, "list_name", "source", "import_batch_id", "updated_at",
+                        "created_at")
 _NEW_SOURCE_COLUMNS = ("contact_id", "batch_id", "first_line", "last_line", "legal_basis",
                        "consent_at", "consent_slot", "created_at")
+_NEW_CONTACT_VALUES = itemgetter(*_NEW_CONTACT_COLUMNS)
 # Shared by every new contact without attributes (never mutated: rows get new dicts), so its
 # JSON is computed once per chunk.
 _NO_ATTRIBUTES: dict = {}
-# Rows per multi-row INSERT ... RETURNING: within SQLite's and PostgreSQL's parameter limits.
-_VALUES_ROWS = 500
 
 
 @dataclass
@@ -63,7 +67,9 @@ class ImportOptions:
     encoding: str | None = None
     mapping: dict[str, str] = field(default_factory=dict)
     rejects_path: Path | None = None
-    batch_size: int = 5000
+    # Rows per transaction: fewer, larger commits write each page of the number index fewer
+    # times (memory stays flat: a few chunks in flight).
+    batch_size: int = 20000
     today: date | None = None
     workers: int | None = None  # validation processes; None = by file size
 
@@ -125,10 +131,11 @@ def import_contacts(db: Database, path: str | Path, key: str | bytes,
     validator = Validator(columns, options.region, options.today or date.today(),
                           options.legal_basis)
     workers = auto_workers(table.total) if options.workers is None else options.workers
-    with RejectWriter(options.rejects_path, table.header) as rejects:
-        for checked in checked_chunks(table.rows(progress), validator, options.batch_size,
-                                      workers):
-            run.chunk(db, checked, rejects)
+    with RejectWriter(options.rejects_path, table.header) as rejects, _fewer_collections(), \
+            import_connection(db) as conn, closing(checked_chunks(
+                table, validator, options.batch_size, workers, progress)) as chunks:
+        for checked in chunks:  # closing: stops the validation workers on any error
+            run.chunk(conn, checked, rejects)
     summary.blank_rows = table.blank_rows
     if not (reused and batch.status == "complete"):
         with db.session() as s:
@@ -137,6 +144,19 @@ def import_contacts(db: Database, path: str | Path, key: str | bytes,
             done.rows, done.created, done.updated = summary.rows, summary.created, summary.updated
             done.unchanged, done.rejected = summary.unchanged, summary.rejected_total
     return summary
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cycle collector less often: an import makes millions of small tuples and dicts
+    that live for a chunk, and with the default thresholds the collector walked them again and
+    again (a fifth of the CPU time, workers included: they are forked inside and inherit it)."""
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 20)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _batch_for(db: Database, table: TableFile, columns: ColumnMap,
@@ -177,45 +197,56 @@ class _Run:
         self.present = sorted(present)
         self.attr_keys = {key for _, key in columns.attributes}
 
-    def chunk(self, db: Database, checked: Checked, rejects: RejectWriter) -> None:
+    def chunk(self, conn: Connection, checked: Checked, rejects: RejectWriter) -> None:
         """Write one validated chunk in one transaction, then its rejects in line order."""
-        rows = checked.rows
-        self.summary.rows += len(rows)
-        refused = list(checked.refused)
-        with db.session() as s:
+        self.summary.rows += checked.rows
+        records, refused = checked.valid, checked.refused
+        with session_on(conn) as s:
             store = SuppressionStore(s, self.key)
-            suppressed = store.reasons_among({rec.phone.e164 for _, rec in checked.valid})
+            suppressed = store.reasons_among({rec.e164 for _, rec, _ in records})
             erased = {n for n, reason in suppressed.items() if reason == ERASED}
-            refused += [(i, ERASED, "") for i, rec in checked.valid if rec.phone.e164 in erased]
-            self._upsert(s, [(rows[i].line, rec) for i, rec in checked.valid
-                             if rec.phone.e164 not in erased])
-        for i, reason, detail in sorted(refused):
+            if erased:
+                refused = refused + [(line, ERASED, "", cells_of(raw))
+                                     for line, rec, raw in records if rec.e164 in erased]
+                records = [item for item in records if item[1].e164 not in erased]
+            self._upsert(s, records)
+        for line, reason, detail, cells in sorted(refused, key=itemgetter(0)):
             self.summary.rejected[reason] += 1
-            rejects.write(rows[i].line, reason, detail, rows[i].cells)
+            rejects.write(line, reason, detail, cells)
 
-    def _upsert(self, s: Session, records: list[tuple[int, Record]]) -> None:
+    def _upsert(self, s: Session, records: list[tuple[int, Record, str]]) -> None:
         # Plain rows and bulk statements: ORM objects cost more than parsing at a million rows.
-        numbers = _known(s, list(dict.fromkeys(rec.phone.e164 for _, rec in records)))
-        contacts = {row["e164"]: dict(row) for row in _in_chunks(
+        numbers = known_numbers(s, list(dict.fromkeys(rec.e164 for _, rec, _ in records)))
+        contacts = {row["e164"]: dict(row) for row in select_in(
             s, select(*(Contact.__table__.c[c] for c in _CONTACT_COLUMNS)), Contact.e164, numbers)}
-        sources = {row["contact_id"]: dict(row) for row in _in_chunks(
+        sources = {row["contact_id"]: dict(row) for row in select_in(
             s, select(*(ContactSource.__table__.c[c] for c in _SOURCE_COLUMNS))
             .where(ContactSource.batch_id == self.batch_id),
             ContactSource.contact_id, [c["id"] for c in contacts.values()])}
         now = datetime.now(timezone.utc)
+        tail = (self.list_name, self.source, self.batch_id, now, now)  # _NEW_CONTACT_COLUMNS
+        # Numbers nobody had, in line order: the record, or the row made of it once a later
+        # line of this chunk is merged in (most never get a row dict: a million of them cost).
+        new: dict[str, Record | dict] = {}
         lines: dict[str, list[int]] = {}  # e164 -> [first line, last line] in this chunk
         winners: dict[str, Record] = {}
-        for line, rec in records:
-            e164 = rec.phone.e164
+        for line, rec, _ in records:
+            e164 = rec.e164
             contact = contacts.get(e164)
-            src = sources.get(contact.get("id")) if contact is not None else None
+            if contact is None:
+                first = new.get(e164)
+                if first is None:  # the first time anyone sees this number: nothing to compare
+                    new[e164] = winners[e164] = rec
+                    self.summary.created += 1
+                    lines[e164] = [line, line]
+                    continue
+                if not isinstance(first, dict):
+                    first = new[e164] = dict(zip(_NEW_CONTACT_COLUMNS, _new_row(first, tail)))
+                contact = first
+            src = sources.get(contact.get("id"))
             if e164 in lines or (src is not None and src["first_line"] < line):
                 self.summary.duplicates += 1
-            if contact is None:
-                contacts[e164] = self._new_contact(e164, rec, now)
-                self.summary.created += 1
-                winners[e164] = rec
-            elif self._may_write(contact, src, line):
+            if self._may_write(contact, src, line):
                 winners[e164] = rec
                 if self._apply(contact, rec, now):
                     self.summary.updated += 1
@@ -224,37 +255,39 @@ class _Run:
             else:
                 self.summary.unchanged += 1
             lines.setdefault(e164, [line, line])[1] = line
-        fresh = [c for c in contacts.values() if "id" not in c]
-        for c in fresh:
-            c.pop("dirty", None)  # a new row is written whole
-        if fresh:
-            for contact_id, e164 in _insert(s, Contact.__table__, _NEW_CONTACT_COLUMNS, fresh,
-                                            returning=("id", "e164")):
-                contacts[e164]["id"] = contact_id
+        ids = {e164: contact["id"] for e164, contact in contacts.items()}
+        if new:
+            rows = [_new_row(v, tail) if not isinstance(v, dict) else _NEW_CONTACT_VALUES(v)
+                    for v in new.values()]  # a new row is written whole, "dirty" or not
+            for contact_id, e164 in insert_rows(s, Contact.__table__, _NEW_CONTACT_COLUMNS,
+                                                rows, returning=("id", "e164")):
+                ids[e164] = contact_id
         dirty = [c for c in contacts.values() if c.pop("dirty", False)]
         if dirty:
             s.execute(update(Contact), dirty)
-        self._provenance(s, contacts, sources, lines, winners, now)
+        self._provenance(s, ids, sources, lines, winners, now)
 
-    def _provenance(self, s: Session, contacts: dict, sources: dict, lines: dict, winners: dict,
+    def _provenance(self, s: Session, ids: dict, sources: dict, lines: dict, winners: dict,
                     now: datetime) -> None:
         fresh, changed = [], []
         for e164, (first, last) in lines.items():
-            contact_id = contacts[e164]["id"]
+            contact_id = ids[e164]
             src = sources.get(contact_id)
             rec = winners.get(e164)
-            consent = {k: getattr(rec, k) if rec else (src[k] if src else None)
-                       for k in ("legal_basis", "consent_at", "consent_slot")}
-            if src is None:
-                fresh.append({"contact_id": contact_id, "batch_id": self.batch_id,
-                              "first_line": first, "last_line": last, "created_at": now,
-                              **consent})
+            if src is None:  # rows in _NEW_SOURCE_COLUMNS order
+                if rec is not None:
+                    consent = (rec.legal_basis, rec.consent_at, rec.consent_slot)
+                else:
+                    consent = (None, None, None)
+                fresh.append((contact_id, self.batch_id, first, last, *consent, now))
                 continue
+            consent = {k: getattr(rec, k) if rec else src[k]
+                       for k in ("legal_basis", "consent_at", "consent_slot")}
             values = {"last_line": max(last, src["last_line"]), **consent}
             if not all(_same(src[k], v) for k, v in values.items()):
                 changed.append({"id": src["id"], **values})
         if fresh:
-            _insert(s, ContactSource.__table__, _NEW_SOURCE_COLUMNS, fresh)
+            insert_rows(s, ContactSource.__table__, _NEW_SOURCE_COLUMNS, fresh)
         if changed:
             s.execute(update(ContactSource), changed)
 
@@ -265,24 +298,11 @@ class _Run:
             return True
         return last == self.batch_id and (src is None or line >= src["last_line"])
 
-    def _new_contact(self, e164: str, rec: Record, now: datetime) -> dict:
-        """The row of a contact seen for the first time (what ``_apply`` makes of an empty row,
-        without comparing each field to nothing)."""
-        contact = dict.fromkeys(_CONTACT_COLUMNS[1:])
-        for name in self.present:
-            contact[name] = getattr(rec, name)
-        contact.update(e164=e164, number_type=rec.phone.number_type,
-                       time_zone=rec.phone.time_zone, list_name=self.list_name,
-                       source=self.source, import_batch_id=self.batch_id,
-                       attributes=dict(rec.attributes) if rec.attributes else _NO_ATTRIBUTES,
-                       created_at=now, updated_at=now)
-        return contact
-
     def _apply(self, contact: dict, rec: Record, now: datetime) -> bool:
         """Merge *rec* into the *contact* row; True when a personal attribute changed. Any
         change, bookkeeping included, marks the row "dirty" (to be written)."""
         values = {name: getattr(rec, name) for name in self.present}
-        values.update(number_type=rec.phone.number_type, time_zone=rec.phone.time_zone,
+        values.update(number_type=rec.number_type, time_zone=rec.time_zone,
                       list_name=self.list_name or contact["list_name"],
                       source=self.source)
         kept = {k: v for k, v in (contact["attributes"] or {}).items() if k not in self.attr_keys}
@@ -297,6 +317,12 @@ class _Run:
         return bool(changed)
 
 
+def _new_row(rec: Record, tail: tuple) -> tuple:
+    """The _NEW_CONTACT_COLUMNS of a contact seen for the first time (what ``_Run._apply``
+    makes of an empty row, without comparing each field to nothing)."""
+    return (*rec[:-1], dict(rec.attributes) if rec.attributes else _NO_ATTRIBUTES, *tail)
+
+
 def _same(a, b) -> bool:
     if a == b:
         return True
@@ -306,77 +332,3 @@ def _same(a, b) -> bool:
 
 def _utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
-
-
-def _in_chunks(s: Session, query, column, values: list) -> list:
-    found = []
-    for i in range(0, len(values), _IN_CHUNK):
-        found.extend(s.execute(query.where(column.in_(values[i:i + _IN_CHUNK]))).mappings())
-    return found
-
-
-def _known(s: Session, numbers: list[str]) -> list[str]:
-    """The numbers among *numbers* that already have a contact, probed through the driver:
-    a first import finds none, and then skips SQLAlchemy's typed lookup of full rows."""
-    cursor = s.connection().connection.dbapi_connection.cursor()
-    mark = "?" if s.get_bind().dialect.paramstyle == "qmark" else "%s"
-    found: list[str] = []
-    try:
-        for i in range(0, len(numbers), _IN_CHUNK):
-            part = numbers[i:i + _IN_CHUNK]
-            marks = ", ".join([mark] * len(part))
-            cursor.execute(f"SELECT e164 FROM contact WHERE e164 IN ({marks})", part)
-            found.extend(e164 for (e164,) in cursor.fetchall())
-    finally:
-        cursor.close()
-    return found
-
-
-def _insert(s: Session, table, names: tuple[str, ...], rows: list[dict],
-            returning: tuple[str, ...] = ()) -> list[tuple]:
-    """INSERT *rows* (dicts holding every one of *names*) through the driver, and return the
-    *returning* columns of the new rows (in no particular order).
-
-    At a million rows SQLAlchemy's per-row parameter handling cost more than the database's
-    own work: here each value goes through its column type's bind processor (dates, JSON) and
-    nothing else, and a value shared by every row (the import time) is processed once.
-    """
-    conn = s.connection()
-    dialect = conn.dialect
-    convert = []
-    for i, name in enumerate(names):
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            convert.append((i, process, [None, None]))  # [last value, its processed form]
-    params = []
-    get = itemgetter(*names)
-    for row in rows:
-        values = list(get(row))
-        for i, process, last in convert:
-            value = values[i]
-            if value is None:
-                continue
-            if value is not last[0]:
-                last[0], last[1] = value, process(value)
-            values[i] = last[1]
-        params.append(values)
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
-    one = f"({', '.join([mark] * len(names))})"
-    # The DBAPI cursor of the session's connection (same transaction): SQLAlchemy would wrap
-    # each returned row in a Row object.
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        if not returning:
-            cursor.executemany(head + one, params)
-            return []
-        tail = f" RETURNING {', '.join(returning)}"
-        found: list[tuple] = []
-        for start in range(0, len(params), _VALUES_ROWS):
-            part = params[start:start + _VALUES_ROWS]
-            cursor.execute(head + ", ".join([one] * len(part)) + tail,
-                           tuple(chain.from_iterable(part)))
-            found.extend(cursor.fetchall())
-        return found
-    finally:
-        cursor.close()

@@ -9,6 +9,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import date, datetime, timezone
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import ConfigError
@@ -150,79 +151,123 @@ def build_column_map(header: list[str], overrides: dict[str, str] | None = None,
     return cmap
 
 
-@dataclass(slots=True)  # slots: cheaper to pickle back from validation workers
-class Record:
-    """A valid contact row."""
+class Record(NamedTuple):
+    """A valid contact row: its number (``PhoneInfo`` fields) and the other fields. (A flat
+    named tuple: a million of them travel back from validation workers as plain tuples, the
+    cheapest objects to pickle.)"""
 
-    phone: PhoneInfo
-    first_name: str | None = None
-    last_name: str | None = None
-    postcode: str | None = None
-    commune: str | None = None
-    birth_date: date | None = None
-    consent_at: datetime | None = None
-    consent_slot: str | None = None
-    legal_basis: str | None = None
-    attributes: dict = field(default_factory=dict)
+    e164: str
+    number_type: str
+    time_zone: str | None
+    first_name: str | None
+    last_name: str | None
+    postcode: str | None
+    commune: str | None
+    commune_key: str | None  # the commune folded for matching (``header_key``)
+    birth_date: date | None
+    consent_at: datetime | None
+    consent_slot: str | None
+    legal_basis: str | None
+    attributes: dict
 
-    @property
-    def commune_key(self) -> str | None:
+
+class RowParser:
+    """Validates the rows of one file: which cells feed which field is worked out once, not
+    once per cell of a million rows.
+
+    Example: ``RowParser(cmap, "FR", date.today()).record(["Dupont", "06 12 34 56 78"])``
+    """
+
+    def __init__(self, cmap: ColumnMap, region: str, today: date,
+                 legal_basis: str | None = None):
+        self.width, self.region, self.today = cmap.width, region, today
+        self.legal_basis = legal_basis
+        self.attributes = tuple(cmap.attributes)
+        # (name, columns, length limit) of each field the file has, None for the others.
+        spec = {name: (name, tuple(cols), _MAX_LEN.get(name, 100))
+                for name, cols in cmap.fields.items() if cols}
+        self.phone = spec.get("phone", ("phone", (), 100))
+        (self.first_name, self.last_name, self.commune, self.consent_slot, self.postcode,
+         self.birth_date, self.consent_at, self.legal_basis_column) = (spec.get(name) for name in (
+            "first_name", "last_name", "commune", "consent_slot", "postcode", "birth_date",
+            "consent_at", "legal_basis"))
+
+    def record(self, cells: list[str]) -> Record:
+        """Validate one row; raise RowRejected (or NumberRejected) with a reason code. The
+        checks run in a fixed order, so a row with several faults always gets the same reason.
+        """
+        width = self.width
+        if len(cells) < width:
+            raise RowRejected("missing-fields", f"{len(cells)} of {width} columns")
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
+            raise RowRejected("extra-fields", f"{len(cells)} columns, header has {width}")
+        if "\x00" in "".join(cells):  # PostgreSQL refuses NUL in text
+            raise RowRejected("nul-character")
+        phone = normalise(_text(cells, self.phone) or "", self.region)
+        first_name = _text(cells, self.first_name) if self.first_name else None
+        last_name = _text(cells, self.last_name) if self.last_name else None
+        commune = _text(cells, self.commune) if self.commune else None
+        consent_slot = _text(cells, self.consent_slot) if self.consent_slot else None
+        postcode = birth_date = consent_at = None
+        if self.postcode and (text := _text(cells, self.postcode)) is not None:
+            postcode = _postcode(text, phone)
+        if self.birth_date and (text := _text(cells, self.birth_date)) is not None:
+            birth_date = _birth_date(text, self.today)
+        if self.consent_at and (text := _text(cells, self.consent_at)) is not None:
+            consent_at = _consent_at(text, phone)
+        legal_basis = self.legal_basis
+        if self.legal_basis_column and (text := _text(cells, self.legal_basis_column)) is not None:
+            try:
+                legal_basis = check_legal_basis(text)
+            except ConfigError:
+                raise RowRejected("bad-legal-basis", text) from None
         # Folding can lengthen text (ligatures): keep within the column.
-        return header_key(self.commune)[:100] if self.commune else None
+        commune_key = header_key(commune)[:100] if commune else None
+        attributes = {key: text for i, key in self.attributes
+                      if (text := cells[i].strip())} if self.attributes else {}
+        return Record(phone.e164, phone.number_type, phone.time_zone, first_name, last_name,
+                      postcode, commune, commune_key, birth_date, consent_at, consent_slot,
+                      legal_basis, attributes)
 
 
 def to_record(cells: list[str], cmap: ColumnMap, region: str, today: date,
               legal_basis: str | None = None) -> Record:
-    """Validate one row; raise RowRejected (or NumberRejected) with a reason code.
+    """Validate one row; raise RowRejected (or NumberRejected) with a reason code. (For many
+    rows, build one ``RowParser`` and call its ``record``.)
 
     Example: ``to_record(["Dupont", "06 12 34 56 78"], cmap, "FR", date.today())``
     """
-    if len(cells) < cmap.width:
-        raise RowRejected("missing-fields", f"{len(cells)} of {cmap.width} columns")
-    if any(c.strip() for c in cells[cmap.width:]):
-        raise RowRejected("extra-fields", f"{len(cells)} columns, header has {cmap.width}")
-    if any("\x00" in c for c in cells):  # PostgreSQL refuses NUL in text
-        raise RowRejected("nul-character")
-
-    def value(name: str) -> str | None:
-        for index in cmap.fields.get(name, ()):
-            text = cells[index].strip()
-            if text:
-                if len(text) > _MAX_LEN.get(name, 100):
-                    raise RowRejected("field-too-long", name)
-                return text
-        return None
-
-    phone = normalise(value("phone") or "", region)
-    record = Record(phone=phone, first_name=value("first_name"), last_name=value("last_name"),
-                    commune=value("commune"), consent_slot=value("consent_slot"),
-                    legal_basis=legal_basis)
-    record.postcode = _postcode(value("postcode"), phone)
-    if (text := value("birth_date")) is not None:
-        record.birth_date = _birth_date(text, today)
-    if (text := value("consent_at")) is not None:
-        record.consent_at = _consent_at(text, phone)
-    if (text := value("legal_basis")) is not None:
-        try:
-            record.legal_basis = check_legal_basis(text)
-        except ConfigError:
-            raise RowRejected("bad-legal-basis", text) from None
-    record.attributes = {key: cells[i].strip() for i, key in cmap.attributes if cells[i].strip()}
-    return record
+    return RowParser(cmap, region, today, legal_basis).record(cells)
 
 
-def _postcode(text: str | None, phone: PhoneInfo) -> str | None:
-    if text is None:
-        return None
+def _text(cells: list[str], spec: tuple[str, tuple[int, ...], int]) -> str | None:
+    """The first non-blank cell of a field's columns, stripped."""
+    name, columns, limit = spec
+    for index in columns:
+        text = cells[index].strip()
+        if text:
+            if len(text) > limit:
+                raise RowRejected("field-too-long", name)
+            return text
+    return None
+
+
+def _postcode(text: str, phone: PhoneInfo) -> str:
+    code = _checked_postcode(text, phone.region in _FRENCH_REGIONS)
+    if code is None:
+        raise RowRejected("bad-postcode", text)
+    return code
+
+
+@lru_cache(maxsize=65536)  # a country has a few tens of thousands of postcodes
+def _checked_postcode(text: str, french: bool) -> str | None:
     code = " ".join(text.upper().split())
     if code.replace(" ", "").isdigit():
         code = code.replace(" ", "")  # "75 011"
         # A 4-digit French postcode is a spreadsheet that ate the leading zero: refuse to guess.
-        if phone.region in _FRENCH_REGIONS and len(code) != 5:
-            raise RowRejected("bad-postcode", text)
-    if not _POSTCODE.match(code):
-        raise RowRejected("bad-postcode", text)
-    return code
+        if french and len(code) != 5:
+            return None
+    return code if _POSTCODE.match(code) else None
 
 
 def parse_date(text: str) -> date:
@@ -243,13 +288,18 @@ def parse_date(text: str) -> date:
 
 
 def _birth_date(text: str, today: date) -> date:
-    try:
-        born = parse_date(text)
-    except ValueError:
-        raise RowRejected("bad-birth-date", text) from None
-    if born > today or born.year < 1900:
+    born = _date_or_none(text)
+    if born is None or born > today or born.year < 1900:
         raise RowRejected("bad-birth-date", text)
     return born
+
+
+@lru_cache(maxsize=65536)  # a century of birth dates
+def _date_or_none(text: str) -> date | None:
+    try:
+        return parse_date(text)
+    except ValueError:
+        return None
 
 
 def _consent_at(text: str, phone: PhoneInfo) -> datetime:

@@ -6,13 +6,19 @@ Numbers are text from start to end; nothing is ever converted to an integer, so 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
 from phonenumbers import timezone as pn_timezone
 
 from ..errors import ScError
+
+# Keep every compiled metadata pattern: the type of one number tries up to a dozen patterns, and
+# phonenumbers otherwise looks each up in the re module's cache again, a quarter of the time a
+# million-row import spends on numbers. (Releases without the switch are only slower.)
+if hasattr(phonenumbers, "enable_pattern_cache"):
+    phonenumbers.enable_pattern_cache()
 
 # Types a voice broadcast may dial, and the name stored on the contact.
 CALLABLE_TYPES = {
@@ -72,9 +78,9 @@ class NumberRejected(ScError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class PhoneInfo:
-    """A callable number: E.164, type name and IANA time zone."""
+class PhoneInfo(NamedTuple):
+    """A callable number: E.164, type name and IANA time zone. (A named tuple: cheaper to
+    build than a frozen dataclass, a million times per import.)"""
 
     e164: str
     number_type: str
@@ -111,13 +117,18 @@ def _parse(raw: object, region: str) -> tuple[phonenumbers.PhoneNumber, int]:
     text = " ".join(raw.split())  # phonenumbers chokes on no-break spaces
     if not text:
         raise NumberRejected("missing-phone")
-    if len(text) > 40 or not _ALLOWED.match(text):
+    if len(text) > 40:
         raise NumberRejected("not-a-number")
     if region == "FR":
         usual = _FR_USUAL.match(text.translate(_USUAL_SEPARATORS))
-        if usual is not None and not (usual[1] == "0" and usual[2][:3] in _OVERSEAS_PREFIXES):
+        # A usual spelling holds only digits, " .-" and a "+", which _ALLOWED below accepts
+        # when the "+" comes first: that check is skipped, not changed.
+        if usual is not None and (usual[1] != "+33" or text[0] == "+") and not (
+                usual[1] == "0" and usual[2][:3] in _OVERSEAS_PREFIXES):
             return _typed(phonenumbers.PhoneNumber(country_code=33,
                                                    national_number=int(usual[2])))
+    if not _ALLOWED.match(text):
+        raise NumberRejected("not-a-number")
     if not _DIGIT.search(text):
         raise NumberRejected("not-a-number")
     try:

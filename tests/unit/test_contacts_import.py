@@ -1,5 +1,10 @@
 """Contact import against hostile files: encodings, delimiters, formats, bad and duplicate rows."""
 import csv
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -7,8 +12,11 @@ import phonenumbers
 import pytest
 from sqlalchemy import func, select
 
-from sc_asterisk.contacts import ImportOptions, UnreadableFile, import_contacts
+from sc_asterisk.contacts import (ImportOptions, SuppressionStore, UnreadableFile,
+                                  import_contacts)
+from sc_asterisk.contacts.mapping import RowParser
 from sc_asterisk.contacts.numbers import CALLABLE_TYPES
+from sc_asterisk.contacts.validate import WorkerDied
 from sc_asterisk.db import Contact, Database
 from sc_asterisk.db.models_privacy import ContactSource, ImportBatch
 from sc_asterisk.errors import ConfigError, ScError
@@ -149,9 +157,34 @@ def test_validation_on_worker_processes_gives_the_same_result(db, tmp_path):
     path = write(tmp_path / "liste.csv", HOSTILE, "cp1252")
     summary = run(db, path, batch_size=3, workers=2, rejects_path=tmp_path / "par.csv")
     assert (summary.created, summary.duplicates, summary.rejected_total) == (10, 1, 9)
+    assert (summary.rows, summary.blank_rows) == (20, 2)
     assert set(contacts(db)) == EXPECTED_NUMBERS
     assert contacts(db)["+33612345678"].attributes == {"Note": "seconde ligne"}
     assert {int(r[0]): r[1] for r in read_rejects(tmp_path / "par.csv")[1:]} == EXPECTED_REJECTS
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_erased_numbers_are_rejected_with_their_cells_in_line_order(db, tmp_path, workers):
+    with db.session() as s:
+        SuppressionStore(s, KEY).tombstone("+33612345678", "erase:test")
+    path = write(tmp_path / "liste.csv", HOSTILE, "cp1252")
+    summary = run(db, path, batch_size=4, workers=workers, rejects_path=tmp_path / "r.csv")
+    rows = read_rejects(tmp_path / "r.csv")[1:]
+    assert [int(r[0]) for r in rows] == sorted(int(r[0]) for r in rows)
+    assert {int(r[0]): r[1] for r in rows} == {**EXPECTED_REJECTS, 2: "erased", 17: "erased"}
+    assert rows[0] == ["2", "erased", "", "Dupont", "Élodie", "06 12 34 56 78", "75011", "Paris",
+                       "07/03/1981", "'=HYPERLINK(\"http://x\";\"y\")"]
+    assert (summary.created, summary.rejected_total) == (9, 11)
+    assert set(contacts(db)) == EXPECTED_NUMBERS - {"+33612345678"}
+
+
+def test_an_import_leaves_the_database_connection_as_it_found_it(db, tmp_path):
+    def cache_size():
+        with db.engine.connect() as conn:
+            return conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    before = cache_size()
+    run(db, write(tmp_path / "liste.csv", HOSTILE, "cp1252"), batch_size=3)
+    assert cache_size() == before
 
 
 def test_reimporting_the_same_file_changes_nothing(db, tmp_path):
@@ -197,7 +230,8 @@ def test_unicode_files_with_or_without_bom_and_commas(db, tmp_path, encoding):
     assert held["+33623456789"].commune == "Saint-Étienne, centre"
 
 
-def test_xlsx_with_numeric_and_date_cells(db, tmp_path):
+@pytest.mark.parametrize("workers", [None, 2])
+def test_xlsx_with_numeric_and_date_cells(db, tmp_path, workers):
     from openpyxl import Workbook
     wb = Workbook()
     ws = wb.active
@@ -207,7 +241,7 @@ def test_xlsx_with_numeric_and_date_cells(db, tmp_path):
     ws.append([None, None, None, None, None])
     ws.append(["Martin", "+33 6 23 45 67 89", "75012", "07/03/2015", 3.0])
     wb.save(tmp_path / "l.xlsx")
-    summary = run(db, tmp_path / "l.xlsx", rejects_path=tmp_path / "r.csv")
+    summary = run(db, tmp_path / "l.xlsx", rejects_path=tmp_path / "r.csv", workers=workers)
     assert (summary.file_format, summary.created, dict(summary.rejected)) == (
         "xlsx", 2, {"premium-rate": 1})
     held = contacts(db)
@@ -309,9 +343,100 @@ def test_options_are_checked_before_any_work(db, tmp_path):
     assert contacts(db) == {}
 
 
-def test_progress_reports_the_whole_file(db, tmp_path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_progress_reports_the_whole_file(db, tmp_path, workers):
     path = write(tmp_path / "l.csv", ["tel"] + [f"06{i:08d}" for i in range(100)], "utf-8")
     seen = []
-    summary = import_contacts(db, path, KEY, ImportOptions(), progress=seen.append)
+    summary = import_contacts(db, path, KEY, ImportOptions(workers=workers, batch_size=7),
+                              progress=seen.append)
     assert sum(seen) == path.stat().st_size
     assert summary.created == 100
+
+
+def test_a_failing_validation_worker_fails_the_import_and_leaves_no_process(db, tmp_path,
+                                                                           monkeypatch):
+    path = write(tmp_path / "l.csv", ["tel"] + [f"06{i:08d}" for i in range(100)], "utf-8")
+    real = RowParser.record
+
+    def record(self, cells):  # runs in the (forked) worker
+        if cells[0] == "0600000042":
+            raise RuntimeError("validation bug")
+        return real(self, cells)
+    monkeypatch.setattr(RowParser, "record", record)
+    with pytest.raises(RuntimeError, match="validation bug") as raised:
+        run(db, path, workers=2, batch_size=10)
+    assert "in the contact validation process" in raised.value.__notes__[0]
+    assert multiprocessing.active_children() == []
+    assert len(contacts(db)) == 40  # the chunks before the failing one, each committed whole
+
+
+def test_a_validation_worker_that_dies_fails_the_import_instead_of_hanging(db, tmp_path,
+                                                                          monkeypatch):
+    path = write(tmp_path / "l.csv", ["tel"] + [f"06{i:08d}" for i in range(100)], "utf-8")
+    real = RowParser.record
+
+    def record(self, cells):  # as if killed for lack of memory
+        if cells[0] == "0600000042":
+            os._exit(3)
+        return real(self, cells)
+    monkeypatch.setattr(RowParser, "record", record)
+    with pytest.raises(WorkerDied, match="exit code 3") as raised:
+        run(db, path, workers=2, batch_size=10)
+    assert "run the same import again" in raised.value.fix
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_a_validation_worker_ends_when_its_import_is_killed(db, tmp_path):
+    path = write(tmp_path / "l.csv", ["tel"] + [f"06{i:08d}" for i in range(50000)], "utf-8")
+    script = ("import sys; from sc_asterisk.contacts import ImportOptions, import_contacts; "
+              "from sc_asterisk.db import Database; "
+              f"import_contacts(Database(sys.argv[1]), sys.argv[2], {KEY!r}, "
+              "ImportOptions(workers=1, batch_size=20))")
+    proc = subprocess.Popen([sys.executable, "-c", script, db.url, str(path)])
+    try:
+        worker = wait_for(lambda: children_of(proc.pid))
+        assert worker, "the import started no validation process"
+        proc.kill()                                              # kill -9, mid-import
+        proc.wait()
+        assert wait_for(lambda: not Path(f"/proc/{worker[0]}").exists()), "worker left behind"
+    finally:
+        proc.kill()
+    with db.session() as s:                                      # whole chunks only
+        assert s.scalar(select(func.count()).select_from(Contact)) % 20 == 0
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def wait_for(condition, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not (result := condition()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return result
+
+
+def test_a_failure_while_writing_stops_the_validation_workers(db, tmp_path, monkeypatch):
+    path = write(tmp_path / "l.csv", ["tel"] + [f"06{i:08d}" for i in range(1000)], "utf-8")
+    real = SuppressionStore.reasons_among
+    calls = []
+
+    def reasons_among(self, numbers):  # the first query of each chunk's transaction
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(self, numbers)
+    monkeypatch.setattr(SuppressionStore, "reasons_among", reasons_among)
+    with pytest.raises(OSError, match="disk full"):
+        run(db, path, workers=2, batch_size=10)
+    assert multiprocessing.active_children() == []
+    assert len(contacts(db)) == 10
