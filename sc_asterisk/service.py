@@ -22,7 +22,7 @@ from .callflow.store import CallStore
 from .config import Settings
 from .contacts.suppression import dial_check
 from .db import Database
-from .db.dialer_queries import heartbeat
+from .db.dialer_queries import heartbeat, mark_answered
 from .db.models import Campaign, ControllerLease
 from .dialer.calls import CallTracker, Flight, now_ms
 from .dialer.claim import Claim
@@ -211,13 +211,5 @@ class Controller:
 
 
 def _mark_answered(db: Database, attempt_id: str, answer_ms: int) -> None:
-    from sqlalchemy import update
-
-    from .db import CallAttempt, CallRecord
     with db.session() as s:
-        s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id,
-                                            CallAttempt.state == "originating")
-                  .values(state="answered").execution_options(synchronize_session=False))
-        s.execute(update(CallRecord).where(CallRecord.attempt_id == attempt_id,
-                                           CallRecord.answer_ms.is_(None))
-                  .values(answer_ms=answer_ms).execution_options(synchronize_session=False))
+        mark_answered(s, attempt_id, answer_ms)

@@ -91,6 +91,18 @@ def dials_since(s: Session, number: str, since_ms: int) -> int:
                            CallAttempt.state.notin_(("queued", "skipped")))) or 0
 
 
+def mark_answered(s: Session, attempt_id: str, answer_ms: int) -> None:
+    """The attempt was answered: recorded at once (two plain UPDATEs, no ORM load), so that a
+    successor controller knows the callee was rung and never redials."""
+    from .models import CallRecord
+    s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id,
+                                        CallAttempt.state == "originating")
+              .values(state="answered").execution_options(synchronize_session=False))
+    s.execute(update(CallRecord).where(CallRecord.attempt_id == attempt_id,
+                                       CallRecord.answer_ms.is_(None))
+              .values(answer_ms=answer_ms).execution_options(synchronize_session=False))
+
+
 def heartbeat(s: Session, lease_id: str, now_ms: int) -> None:
     s.execute(update(ControllerLease).where(ControllerLease.id == lease_id)
               .values(heartbeat_ms=now_ms))
