@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..db import Database
+from ..db.session import transaction
 
 _IN_CHUNK = 500  # values per IN (...): well under every backend's parameter limit
 # Rows per multi-row INSERT ... RETURNING: within SQLite's and PostgreSQL's parameter limits.
@@ -54,15 +55,8 @@ def session_on(conn: Connection) -> Iterator[Session]:
 
     Example: ``with session_on(conn) as s: s.execute(insert(Contact), rows)``
     """
-    s = Session(bind=conn, expire_on_commit=False)
-    try:
+    with transaction(Session(bind=conn, expire_on_commit=False)) as s:
         yield s
-        s.commit()
-    except BaseException:
-        s.rollback()
-        raise
-    finally:
-        s.close()
 
 
 def select_in(s: Session, query, column, values: list) -> list:

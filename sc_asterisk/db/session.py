@@ -39,18 +39,9 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self):
         """A transaction: committed on success, rolled back on any error."""
-        s = self._sessions()
-        try:
-            yield s
-            s.commit()
-        except BaseException:
-            s.rollback()
-            raise
-        finally:
-            s.close()
+        return transaction(self._sessions())
 
     def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to *revision* with Alembic (idempotent)."""
@@ -79,3 +70,19 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+@contextmanager
+def transaction(s: Session) -> Iterator[Session]:
+    """Run a block in *s*: committed on success, rolled back on any error, closed after.
+
+    Example: ``with transaction(Session(bind=conn)) as s: s.execute(insert(Contact), rows)``
+    """
+    try:
+        yield s
+        s.commit()
+    except BaseException:
+        s.rollback()
+        raise
+    finally:
+        s.close()
