@@ -22,7 +22,6 @@ import io
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -34,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from .db.models import AudioAsset
 from .errors import NotFound, ScError
+from .files import atomic_write
 
 SAMPLE_RATE = 8000
 SAMPLE_WIDTH = 2  # bytes: 16-bit signed PCM
@@ -264,17 +264,7 @@ def publish(asset: AudioAsset, directory: str | os.PathLike) -> Path:
         raise AudioError(f"audio {asset.name!r}: stored bytes do not match their sha256",
                          fix=f"import it again: sc-asterisk audio import FILE --name {asset.name} --replace")
     target_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=f".{target.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # Asterisk runs as its own user and must read it
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(target, data, 0o644)  # Asterisk runs as its own user and must read it
     return target
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .files import atomic_write
 
 DEFAULT_HOME = Path(os.path.expanduser("~")) / ".local" / "share" / "sc-asterisk"
 
@@ -60,7 +61,8 @@ def read_or_create_secret(path: Path, nbytes: int = 24) -> str:
     except FileNotFoundError:
         pass
     value = secrets.token_hex(nbytes)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")
+    try:
+        atomic_write(path, value + "\n", 0o600, replace=False)
+    except FileExistsError:
+        return path.read_text().strip()  # another process created it first: theirs wins
     return value

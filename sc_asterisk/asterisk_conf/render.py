@@ -2,13 +2,13 @@
 so what the tests run is what is shipped."""
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
 from ..errors import ConfigError
+from ..files import atomic_write
 from ..paths import DIALPLAN_DIR
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -104,11 +104,7 @@ def write(cfg: NodeConfig, out_dir: Path) -> list[Path]:
     written = []
     for name, text in files.items():
         target = out_dir / name
-        tmp = target.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, target)
+        atomic_write(target, text, 0o640)
         written.append(target)
     return written
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import sys
-import tempfile
 from contextlib import contextmanager
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import IO, Callable, Iterator, Sequence
 
 from ..errors import ConfigError
+from ..files import atomic_writer
 from .columns import BOOL, EPOCH, FLOAT, INT, STR, TS
 from .rows import Remembered
 
@@ -318,13 +317,5 @@ def atomic_output(path: str) -> Iterator[IO[bytes]]:
         sys.stdout.buffer.flush()
         return
     target = check_output(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(target, 0o600) as out:
+        yield out

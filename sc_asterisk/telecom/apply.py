@@ -7,7 +7,6 @@ does not start with the project's marker line was written by someone else and is
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from ..ami import AmiClient
 from ..asterisk_conf.trunks import MARKER, TRUNKS_FILE, endpoint_name, render_trunks
 from ..db.models_telecom import Node
 from ..errors import AmiError, ConfigError
+from ..files import atomic_writer
 from ..nodes import NodeInfo
 from .link import ami_link, cli
 from .nodes import carried_trunks, node_info
@@ -58,22 +58,12 @@ def write_owned(path: Path, text: str, mode: int = 0o640) -> Path:
                           fix="report this as a bug")
     path = Path(path)
     check_target(path)
-    directory = path.parent
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
+    with atomic_writer(path, mode) as out:
         try:
-            os.fchown(fd, -1, directory.stat().st_gid)
+            os.fchown(out.fileno(), -1, path.parent.stat().st_gid)
         except PermissionError:
             pass  # not in that group: the file keeps ours, and the engineer sets permissions
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        out.write(text.encode())
     return path
 
 

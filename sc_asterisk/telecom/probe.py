@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import posixpath
 import struct
 import time
@@ -27,6 +26,7 @@ from ..ami import AmiClient
 from ..asterisk_conf.trunks import endpoint_name
 from ..dialer.outcomes import as_int, outcome_for
 from ..errors import AmiError, ConfigError
+from ..files import atomic_writer
 from .link import cli
 from .pjsip_status import (ContactStatus, RegistrationStatus, parse_contacts,
                            parse_endpoint_state, parse_registrations)
@@ -185,14 +185,13 @@ def write_test_prompt(sounds_dir: str, asterisk_sounds_dir: str, ms: int = 2000)
                       for i in range(rate * ms // 1000))
     directory = Path(sounds_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{TEST_PROMPT}.wav.tmp"
-    with wave.open(str(tmp), "wb") as w:
+    # 0644: Asterisk runs as its own user
+    with atomic_writer(directory / f"{TEST_PROMPT}.wav", 0o644) as out, \
+            wave.open(out, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(frames)
-    os.chmod(tmp, 0o644)   # Asterisk runs as its own user
-    os.replace(tmp, directory / f"{TEST_PROMPT}.wav")
     return posixpath.join(asterisk_sounds_dir, TEST_PROMPT), ms
 
 

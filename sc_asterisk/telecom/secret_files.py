@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from ..asterisk_conf.trunks import check_secret
 from ..errors import ConfigError
+from ..files import atomic_write
 
 
 def secret_path(secrets_dir: Path, kind: str, name: str) -> Path:
@@ -25,15 +25,7 @@ def store_secret(path: Path, value: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(value + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, value + "\n", 0o600)
     return path
 
 
