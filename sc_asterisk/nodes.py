@@ -21,6 +21,3 @@ class NodeInfo:
     trunk_endpoint: str
     max_channels: int = 200
     trunks: tuple[str, ...] = ()   # trunks this node carries; empty: every trunk (the lab)
-
-    def carries(self, trunk: str) -> bool:
-        return not self.trunks or trunk in self.trunks

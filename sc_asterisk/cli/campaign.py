@@ -4,11 +4,9 @@ from __future__ import annotations
 import asyncio
 
 import click
-from sqlalchemy import select
 
-from ..db import Campaign
-from ..dialer.campaigns import (create_campaign, get_campaign, live_counts, queue_contacts,
-                                status_counts)
+from ..dialer.campaigns import (create_campaign, get_campaign, list_campaigns, live_counts,
+                                queue_contacts, status_counts)
 from ..contacts.numbers import to_e164
 from ..dialer.campaigns import PROFILES
 from ..dialer.lifecycle import set_status
@@ -182,5 +180,5 @@ def list_(ctx: Context) -> None:
     Example: sc-asterisk campaign list
     """
     with ctx.db().session() as s:
-        for c in s.scalars(select(Campaign).order_by(Campaign.id)):
+        for c in list_campaigns(s):
             click.echo(f"{c.name}\t{c.status}\t{c.cps} cps\t{c.max_channels} channels")

@@ -84,10 +84,6 @@ def _lab_node(spec: str):
 
 
 def _table_nodes(ctx: Context) -> list:
-    try:
-        from ..db.models_telecom import Node, node_info
-    except ImportError:
-        return []
-    from sqlalchemy import select
+    from ..telecom.nodes import enabled_node_infos
     with ctx.db().session() as s:
-        return [node_info(n) for n in s.scalars(select(Node).where(Node.enabled.is_(True)))]
+        return enabled_node_infos(s)

@@ -230,16 +230,6 @@ class RowParser:
                       legal_basis, attributes)
 
 
-def to_record(cells: list[str], cmap: ColumnMap, region: str, today: date,
-              legal_basis: str | None = None) -> Record:
-    """Validate one row; raise RowRejected (or NumberRejected) with a reason code. (For many
-    rows, build one ``RowParser`` and call its ``record``.)
-
-    Example: ``to_record(["Dupont", "06 12 34 56 78"], cmap, "FR", date.today())``
-    """
-    return RowParser(cmap, region, today, legal_basis).record(cells)
-
-
 def _text(cells: list[str], spec: tuple[str, tuple[int, ...], int]) -> str | None:
     """The first non-blank cell of a field's columns, stripped."""
     name, columns, limit = spec

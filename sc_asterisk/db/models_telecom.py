@@ -72,12 +72,3 @@ class Trunk(Base):
     nodes: Mapped[list[Node]] = relationship(secondary=node_trunk, back_populates="trunks",
                                              order_by="Node.name")
 
-
-def node_info(node: Node, trunk: str | None = None):
-    """What the controller needs to drive *node* (a ``NodeInfo``; reads the AMI secret file).
-
-    Lives in ``sc_asterisk.telecom.nodes``; re-exported here so the dialer finds it beside the
-    model. Example: ``[node_info(n) for n in enabled_nodes]``
-    """
-    from ..telecom.nodes import node_info as build  # the telecom room imports this module
-    return build(node, trunk)

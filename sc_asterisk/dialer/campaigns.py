@@ -80,6 +80,11 @@ def get_campaign(s: Session, name: str) -> Campaign:
     return campaign
 
 
+def list_campaigns(s: Session) -> list[Campaign]:
+    """Every campaign, oldest first. Example: ``[c.name for c in list_campaigns(s)]``"""
+    return list(s.scalars(select(Campaign).order_by(Campaign.id)))
+
+
 def queue_contacts(s: Session, campaign: Campaign, contact_ids: Iterable[int]) -> int:
     """Queue one attempt per contact not already queued or dialed in this campaign."""
     already = set(s.scalars(select(CallAttempt.contact_id)

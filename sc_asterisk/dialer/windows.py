@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -138,10 +138,3 @@ def next_opening(now_utc: datetime, tz_name: str | None,
             return t
     return None
 
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=timezone.utc)
-
-
-def today_in(tz_name: str | None, now_utc: datetime) -> date:
-    return now_utc.astimezone(_zone(tz_name)).date()

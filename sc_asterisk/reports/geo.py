@@ -39,11 +39,3 @@ def departement_of(postcode: str | None) -> str | None:
     if two == "20":
         return "2A" if postcode < "20200" else "2B"
     return two
-
-
-def region_of(departement: str | None) -> str | None:
-    """The region of a département code (None for overseas collectivities and unknown codes).
-
-    Example: ``region_of("75") == "Île-de-France"``
-    """
-    return REGION_OF.get(departement or "")

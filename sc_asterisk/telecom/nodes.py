@@ -140,6 +140,14 @@ def list_nodes(session: Session, enabled_only: bool = False) -> list[Node]:
     return list(session.scalars(query))
 
 
+def enabled_node_infos(session: Session) -> list[NodeInfo]:
+    """What the controller needs to drive every enabled node of the table, by name.
+
+    Example: ``Controller(db, enabled_node_infos(s))``
+    """
+    return [node_info(n) for n in list_nodes(session, enabled_only=True)]
+
+
 def carried_trunks(node: Node) -> list[Trunk]:
     """The enabled trunks a node carries, by name."""
     return [t for t in node.trunks if t.enabled]

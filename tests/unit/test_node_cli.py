@@ -10,8 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from sc_asterisk.cli import main
-from sc_asterisk.db.models_telecom import node_info as node_info_from_models
-from sc_asterisk.telecom.nodes import get_node, node_info
+from sc_asterisk.telecom.nodes import enabled_node_infos, get_node, node_info
 
 AMI_SECRET = "ami-s3cret-7"
 
@@ -69,7 +68,7 @@ def test_node_info_reads_the_secret_and_picks_the_trunk(sc, tmp_path):
     with sc.db.session() as s:
         node = get_node(s, "n1")
         info = node_info(node)
-        assert node_info_from_models(node, "zeta").trunk_endpoint == "zeta"
+        assert node_info(node, "zeta").trunk_endpoint == "zeta"
     assert info.ami_secret == AMI_SECRET and info.ami_host == "10.0.0.5" and info.ami_port == 5038
     assert info.agi_host == "192.0.2.2" and info.trunk_endpoint == "alpha"   # first by name
     assert info.asterisk_sounds_dir == "/var/lib/asterisk/sounds/sc"
@@ -77,6 +76,11 @@ def test_node_info_reads_the_secret_and_picks_the_trunk(sc, tmp_path):
     assert sc("trunk", "edit", "alpha", "--disable")[0] == 0
     with sc.db.session() as s:
         assert node_info(get_node(s, "n1")).trunk_endpoint == "zeta"
+        assert [i.name for i in enabled_node_infos(s)] == ["n1"]
+    # What `serve` drives: a disabled node is left out.
+    assert sc("node", "edit", "n1", "--disable")[0] == 0
+    with sc.db.session() as s:
+        assert enabled_node_infos(s) == []
 
 
 def test_edit_and_remove(sc, tmp_path):

@@ -1,8 +1,13 @@
+from datetime import datetime, timezone
+
 import pytest
 
-from sc_asterisk.dialer.windows import (FRANCE_DEFAULT, is_callable, next_opening, parse_window,
-                                        utc)
+from sc_asterisk.dialer.windows import FRANCE_DEFAULT, is_callable, next_opening, parse_window
 from sc_asterisk.errors import ConfigError
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=timezone.utc)
 
 # 2026-11-30 is a Monday. Paris is UTC+1 in winter; Réunion UTC+4; Guadeloupe UTC-4.
 
