@@ -7,10 +7,9 @@ import click
 
 from ..dialer.campaigns import (create_campaign, get_campaign, list_campaigns, live_counts,
                                 queue_contacts, status_counts)
-from ..contacts.numbers import to_e164
 from ..dialer.campaigns import PROFILES
 from ..dialer.lifecycle import set_status
-from ..dialer.retries import DEFAULT_POLICY, RetryPolicy, parse_retry
+from ..dialer.retries import DEFAULT_POLICY, RetryPolicy
 from .common import Context, cli, pass_context
 from .lab import lab_options, make_lab
 
@@ -61,10 +60,7 @@ def create(ctx: Context, name, message, notice, optout_intro, optout_confirm, op
     """
     if no_retry and retries:
         raise click.UsageError("--no-retry and --retry exclude each other")
-    policy = RetryPolicy({}) if no_retry else RetryPolicy(
-        {**DEFAULT_POLICY.rules, **dict(parse_retry(r) for r in retries)})
-    if caller_id is not None:
-        caller_id = to_e164(caller_id)
+    policy = RetryPolicy({}) if no_retry else DEFAULT_POLICY.with_overrides(retries)
     with ctx.db().session() as s:
         c = create_campaign(s, name, message=message, notice=notice, optout_intro=optout_intro,
                             optout_confirm=optout_confirm, voicemail=voicemail,

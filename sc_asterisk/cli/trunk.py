@@ -7,14 +7,12 @@ import click
 
 from ..asterisk_conf.trunks import split_host_port
 from ..errors import ConfigError
+from ..telecom import probe
 from ..telecom import trunks as lib
 from ..telecom.apply import apply_plan, check_target, plan_apply
-from ..telecom.nodes import get_node, list_nodes, node_info
+from ..telecom.nodes import get_node, list_nodes
 from ..telecom.secret_files import read_secret_source
 from .common import Context, cli, pass_context
-
-# How long `trunk test` waits for a registration just applied to get its answer.
-REGISTRATION_WAIT_S = 10.0
 
 
 def trunk_options(edit: bool):
@@ -219,70 +217,11 @@ def test_(ctx: Context, name: str, node_name, number, prompt, caller_id, ring_ti
 
     Example: sc-asterisk trunk test acme --number +33612345678
     """
-    from ..telecom.link import ami_link
-    from ..telecom.probe import SETTLED_REGISTRATION, qualify, test_call, wait_registration
     with ctx.db().session() as s:
-        t = lib.get_trunk(s, name)
-        carriers = [n for n in t.nodes if n.enabled]
-        if node_name:
-            node = get_node(s, node_name)
-        elif carriers:
-            node = carriers[0]
-        else:
-            raise ConfigError(f"no enabled node carries trunk {t.name}",
-                              fix=f"sc-asterisk trunk edit {t.name} --node NODE")
-        info = node_info(node)
-        registers, qualify_s, prefix = t.register, t.qualify_s, t.dial_prefix
-        trunk_name = t.name
-        played = _prompt(s, prompt, info) if number else None
-
-    async def run() -> bool:
-        ok = True
-        async with ami_link(info) as ami:
-            click.echo(f"trunk {trunk_name} on node {info.name}")
-            if qualify_s:
-                q = await qualify(ami, trunk_name)
-                for c in q.contacts:
-                    rtt = f", RTT {c.rtt_ms:.1f} ms" if c.rtt_ms is not None else ""
-                    click.echo(f"  qualify       {c.status}{rtt} ({c.uri})")
-                if not q.contacts:
-                    click.echo("  qualify       no contact")
-                ok = ok and q.reachable
-            else:
-                click.echo("  qualify       off for this trunk (--qualify 0)")
-            if registers:
-                r = await wait_registration(ami, trunk_name, REGISTRATION_WAIT_S)
-                state = r.status if r else "not loaded (run trunk apply)"
-                if r and r.status not in SETTLED_REGISTRATION:
-                    state += f" (no answer from the registrar after {REGISTRATION_WAIT_S:g} s)"
-                exp = f" (expires in {r.expires_s} s)" if r and r.expires_s is not None else ""
-                click.echo(f"  registration  {state}{exp}")
-                ok = ok and r is not None and r.status == "Registered"
-            if number:
-                path, ms = played
-                res = await test_call(ami, trunk_name, number, path, ms, dial_prefix=prefix,
-                                      caller_id=caller_id, ring_timeout_s=ring_timeout)
-                heard = (f", listened {res.listened_ms} of {res.prompt_ms} ms"
-                         if res.listened_ms is not None else "")
-                cause = f" (cause {res.cause} {res.cause_txt or ''})".rstrip() \
-                    if res.cause else ""
-                click.echo(f"  test call     {_masked(number)} {res.outcome} after "
-                           f"{res.ring_ms} ms{heard}{cause}")
-                ok = ok and res.answered
-        return ok
-
-    if not asyncio.run(run()):
+        plan = probe.plan_trunk_test(s, name, node_name, number=number, audio=prompt,
+                                     caller_id=caller_id, ring_timeout_s=ring_timeout)
+    if not asyncio.run(probe.test_trunk(plan, on_line=click.echo)).ok:
         raise click.exceptions.Exit(1)
-
-
-def _prompt(session, audio_name: str | None, info) -> tuple[str, int]:
-    from ..telecom.probe import write_test_prompt
-    if audio_name is None:
-        return write_test_prompt(info.sounds_dir, info.asterisk_sounds_dir)
-    from .. import audio as audio_lib
-    asset = audio_lib.get_asset(session, audio_name)
-    audio_lib.publish(asset, info.sounds_dir)
-    return audio_lib.asterisk_name(asset, info.asterisk_sounds_dir), asset.duration_ms
 
 
 def _secret(secret_file: str | None, ask: bool) -> str | None:
@@ -292,7 +231,3 @@ def _secret(secret_file: str | None, ask: bool) -> str | None:
         return None
     return click.prompt("SIP secret", hide_input=True, confirmation_prompt=True)
 
-
-def _masked(number: str) -> str:
-    """A number fit for the terminal and logs: its first four and last two characters."""
-    return number if len(number) <= 6 else number[:4] + "*" * (len(number) - 6) + number[-2:]

@@ -109,6 +109,14 @@ def normalise(raw: object, region: str = "FR") -> PhoneInfo:
                      time_zone=_zone(number, ntype, num_region), region=num_region)
 
 
+def masked(number: str) -> str:
+    """A number fit for the terminal and logs: its first four and last two characters.
+
+    Example: ``masked("+33612345678") == "+336******78"``
+    """
+    return number if len(number) <= 6 else number[:4] + "*" * (len(number) - 6) + number[-2:]
+
+
 def _parse(raw: object, region: str) -> tuple[phonenumbers.PhoneNumber, int]:
     """The parsed valid number and its type. (A number is valid exactly when its type is known;
     computing the type once keeps a million-row import fast.)"""

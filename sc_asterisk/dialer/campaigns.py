@@ -12,6 +12,7 @@ from ..db import (AudioAsset, CallAttempt, CallRecord, Campaign, CampaignSegment
                   SegmentListen)
 from ..callflow.amd import parse_amd
 from ..callflow.roles import CONFIRM_ROLE, PLAYED_ROLES, VOICEMAIL_ROLE
+from ..contacts.numbers import to_e164
 from ..errors import ConfigError, NotFound
 from .windows import parse_window
 
@@ -54,10 +55,9 @@ def create_campaign(s: Session, name: str, message: str, notice: str,
         ([(VOICEMAIL_ROLE, voicemail)] if voicemail else [])
     parse_amd(settings.get("amd_policy"))
     check_profile(compliance_profile, [r for r, _ in roles])
-    caller_id = settings.get("caller_id")
-    if caller_id is not None and not re.fullmatch(r"\+?[0-9]{3,20}", caller_id):
-        raise ConfigError(f"bad caller ID {caller_id!r}",
-                          fix="give the number in E.164, e.g. +33199001234")
+    if settings.get("caller_id") is not None:
+        # The callback line matches callers on it, so it is stored as E.164 (NumberRejected)
+        settings["caller_id"] = to_e164(settings["caller_id"])
     if settings.get("windows"):
         for line in settings["windows"].splitlines():
             parse_window(line)          # refuse a bad window now, not at the first dial

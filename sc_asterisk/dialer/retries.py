@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Iterable
 
 from ..errors import ConfigError
 
@@ -34,6 +35,15 @@ class RetryPolicy:
         if rule is None or attempt_no >= rule.max_attempts:
             return None
         return rule.delay_s * rule.backoff ** (attempt_no - 1)
+
+    def with_overrides(self, specs: Iterable[str]) -> "RetryPolicy":
+        """This policy with the rules of *specs* (``OUTCOME=MAX:DELAY_S[:BACKOFF]``, see
+        :func:`parse_retry`) replacing its own for those outcomes; the others stay.
+
+        >>> DEFAULT_POLICY.with_overrides(["busy=5:60"]).next_delay_s("busy", 4)
+        60.0
+        """
+        return replace(self, rules={**self.rules, **dict(parse_retry(s) for s in specs)})
 
     def to_json(self) -> str:
         return json.dumps({"rules": {k: asdict(v) for k, v in self.rules.items()},

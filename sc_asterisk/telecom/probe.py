@@ -18,16 +18,21 @@ import struct
 import time
 import uuid
 import wave
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
+from sqlalchemy.orm import Session
 
 from ..aio import within
 from ..ami import AmiClient
 from ..asterisk_conf.trunks import endpoint_name
+from ..contacts.numbers import masked
 from ..dialer.outcomes import as_int, outcome_for
 from ..errors import AmiError, ConfigError
 from ..files import atomic_writer
-from .link import cli
+from ..nodes import NodeInfo
+from .link import ami_link, cli
 from .pjsip_status import (ContactStatus, RegistrationStatus, parse_contacts,
                            parse_endpoint_state, parse_registrations)
 
@@ -193,6 +198,135 @@ def write_test_prompt(sounds_dir: str, asterisk_sounds_dir: str, ms: int = 2000)
         w.setframerate(rate)
         w.writeframes(frames)
     return posixpath.join(asterisk_sounds_dir, TEST_PROMPT), ms
+
+
+# How long `trunk test` waits for a registration just applied to get its answer.
+REGISTRATION_WAIT_S = 10.0
+
+
+@dataclass(frozen=True)
+class TrunkTestPlan:
+    """What `trunk test` does, read from the database before any network work."""
+
+    trunk: str
+    node: NodeInfo
+    qualify: bool
+    registers: bool
+    dial_prefix: str = ""
+    number: str | None = None        # a test call to this number, when given
+    prompt: str = ""                 # what the call plays, as Asterisk sees it
+    prompt_ms: int = 0
+    caller_id: str | None = None
+    ring_timeout_s: int = 30
+
+
+@dataclass(frozen=True)
+class ProbeLine:
+    """One finding of `trunk test`, e.g. ``ProbeLine("qualify", True, "Avail, RTT 0.7 ms")``."""
+
+    step: str
+    ok: bool
+    detail: str
+
+    def __str__(self) -> str:
+        return f"  {self.step:13} {self.detail}"
+
+
+@dataclass
+class TrunkTestReport:
+    """What `trunk test` found; ``ok`` when every line is."""
+
+    trunk: str
+    node: str
+    lines: list[ProbeLine] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"trunk {self.trunk} on node {self.node}"
+
+    @property
+    def ok(self) -> bool:
+        return all(line.ok for line in self.lines)
+
+
+def plan_trunk_test(session: Session, trunk: str, node: str | None = None, *,
+                    number: str | None = None, audio: str | None = None,
+                    caller_id: str | None = None, ring_timeout_s: int = 30) -> TrunkTestPlan:
+    """Choose the node (*node*, else the first enabled one carrying the trunk) and, for a test
+    call, publish its prompt there (*audio*, else a 2 s tone).
+
+    Example: ``plan_trunk_test(s, "acme", number="+33612345678")``
+    """
+    from .nodes import get_node, node_info
+    from .trunks import get_trunk
+    t = get_trunk(session, trunk)
+    carriers = [n for n in t.nodes if n.enabled]
+    if node:
+        chosen = get_node(session, node)
+    elif carriers:
+        chosen = carriers[0]
+    else:
+        raise ConfigError(f"no enabled node carries trunk {t.name}",
+                          fix=f"sc-asterisk trunk edit {t.name} --node NODE")
+    info = node_info(chosen)
+    prompt, prompt_ms = _test_prompt(session, info, audio) if number else ("", 0)
+    return TrunkTestPlan(t.name, info, qualify=bool(t.qualify_s), registers=t.register,
+                         dial_prefix=t.dial_prefix, number=number, prompt=prompt,
+                         prompt_ms=prompt_ms, caller_id=caller_id, ring_timeout_s=ring_timeout_s)
+
+
+async def test_trunk(plan: TrunkTestPlan, on_line: Callable[[str], None] | None = None, *,
+                     link=ami_link, registration_wait_s: float = REGISTRATION_WAIT_S
+                     ) -> TrunkTestReport:
+    """Qualify the trunk, read its registration and place the plan's test call; *on_line* gets
+    each line of the report as soon as it is known (the title first).
+
+    Example: ``report = await test_trunk(plan, print); sys.exit(0 if report.ok else 1)``
+    """
+    report = TrunkTestReport(plan.trunk, plan.node.name)
+    say = on_line or (lambda _text: None)
+
+    def add(step: str, ok: bool, detail: str) -> None:
+        report.lines.append(ProbeLine(step, ok, detail))
+        say(str(report.lines[-1]))
+
+    async with link(plan.node) as ami:
+        say(report.title)
+        if plan.qualify:
+            q = await qualify(ami, plan.trunk)
+            for c in q.contacts:
+                rtt = f", RTT {c.rtt_ms:.1f} ms" if c.rtt_ms is not None else ""
+                add("qualify", q.reachable, f"{c.status}{rtt} ({c.uri})")
+            if not q.contacts:
+                add("qualify", q.reachable, "no contact")
+        else:
+            add("qualify", True, "off for this trunk (--qualify 0)")
+        if plan.registers:
+            r = await wait_registration(ami, plan.trunk, registration_wait_s)
+            state = r.status if r else "not loaded (run trunk apply)"
+            if r and r.status not in SETTLED_REGISTRATION:
+                state += f" (no answer from the registrar after {registration_wait_s:g} s)"
+            exp = f" (expires in {r.expires_s} s)" if r and r.expires_s is not None else ""
+            add("registration", r is not None and r.status == "Registered", f"{state}{exp}")
+        if plan.number:
+            res = await test_call(ami, plan.trunk, plan.number, plan.prompt, plan.prompt_ms,
+                                  dial_prefix=plan.dial_prefix, caller_id=plan.caller_id,
+                                  ring_timeout_s=plan.ring_timeout_s)
+            heard = (f", listened {res.listened_ms} of {res.prompt_ms} ms"
+                     if res.listened_ms is not None else "")
+            cause = f" (cause {res.cause} {res.cause_txt or ''})".rstrip() if res.cause else ""
+            add("test call", res.answered,
+                f"{masked(plan.number)} {res.outcome} after {res.ring_ms} ms{heard}{cause}")
+    return report
+
+
+def _test_prompt(session: Session, info: NodeInfo, audio: str | None) -> tuple[str, int]:
+    if audio is None:
+        return write_test_prompt(info.sounds_dir, info.asterisk_sounds_dir)
+    from .. import audio as audio_lib
+    asset = audio_lib.get_asset(session, audio)
+    audio_lib.publish(asset, info.sounds_dir)
+    return audio_lib.asterisk_name(asset, info.asterisk_sounds_dir), asset.duration_ms
 
 
 async def _endpoint_view(ami: AmiClient, endpoint: str) -> str:
