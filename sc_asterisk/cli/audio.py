@@ -7,6 +7,7 @@ import click
 
 from .. import audio as audio_lib
 from .common import Context, cli, pass_context
+from .listing import Listing, attach
 
 
 @cli.group()
@@ -42,19 +43,15 @@ def import_(ctx: Context, file: Path, name: str, replace: bool) -> None:
         click.echo(f"{status} {asset.name}: {asset.duration_ms} ms, sha256 {asset.sha256[:16]}")
 
 
-@audio.command("list")
-@pass_context
-def list_(ctx: Context) -> None:
-    """List the stored prompts: name, duration, content hash prefix, source file.
+def _audio_table(assets: list) -> list[str]:
+    width = max(len("name"), *(len(a.name) for a in assets))
+    return [f"{'name':<{width}}  {'ms':>7}  {'sha256':<16}  source"] + [
+        f"{a.name:<{width}}  {a.duration_ms:>7}  {a.sha256[:16]:<16}  {a.source_filename}"
+        for a in assets]
 
-    Example: sc-asterisk audio list
-    """
-    with ctx.db().session() as s:
-        assets = audio_lib.list_assets(s)
-        if not assets:
-            click.echo("no audio yet (sc-asterisk audio import FILE --name NAME)", err=True)
-            return
-        width = max(len("name"), *(len(a.name) for a in assets))
-        click.echo(f"{'name':<{width}}  {'ms':>7}  {'sha256':<16}  source")
-        for a in assets:
-            click.echo(f"{a.name:<{width}}  {a.duration_ms:>7}  {a.sha256[:16]:<16}  {a.source_filename}")
+
+attach(audio, Listing(
+    "audio", rows=audio_lib.list_assets, table=_audio_table,
+    empty="no audio yet (sc-asterisk audio import FILE --name NAME)", empty_to_stderr=True,
+    list_doc="List the stored prompts: name, duration, content hash prefix, source file.\n\n"
+             "Example: sc-asterisk audio list"))

@@ -12,6 +12,7 @@ from ..telecom import nodes as lib
 from ..telecom.check import check_node
 from ..telecom.secret_files import read_secret_source
 from .common import Context, cli, pass_context
+from .listing import Listing, attach
 
 
 def node_options(edit: bool):
@@ -105,52 +106,22 @@ def edit(ctx: Context, name: str, ami, agi, ami_secret_file, trunks, **opts) -> 
     click.echo(f"node {name} changed")
 
 
-@node.command("list")
-@pass_context
-def list_(ctx: Context) -> None:
-    """List nodes.
-
-    Example: sc-asterisk node list
-    """
-    with ctx.db().session() as s:
-        rows = [lib.describe(n) for n in lib.list_nodes(s)]
-    if not rows:
-        click.echo("no node yet: sc-asterisk node add NAME --ami HOST --agi HOST ...")
-        return
-    click.echo(f"{'name':16} {'ami':24} {'chan':>5} {'on':3} trunks")
-    for r in rows:
-        click.echo(f"{r['name']:16} {r['ami']:24} {r['max channels']:>5} {r['enabled']:3} "
-                   f"{r['trunks']}")
+def _node_table(rows: list[dict[str, str]]) -> list[str]:
+    return [f"{'name':16} {'ami':24} {'chan':>5} {'on':3} trunks"] + [
+        f"{r['name']:16} {r['ami']:24} {r['max channels']:>5} {r['enabled']:3} {r['trunks']}"
+        for r in rows]
 
 
-@node.command()
-@click.argument("name")
-@pass_context
-def show(ctx: Context, name: str) -> None:
-    """Show a node's settings (the secret is masked).
-
-    Example: sc-asterisk node show paris-1
-    """
-    with ctx.db().session() as s:
-        info = lib.describe(lib.get_node(s, name))
-    for key, value in info.items():
-        click.echo(f"{key:20} {value}")
-
-
-@node.command()
-@click.argument("name")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@pass_context
-def remove(ctx: Context, name: str, yes: bool) -> None:
-    """Forget a node (files already written on it stay).
-
-    Example: sc-asterisk node remove paris-1 --yes
-    """
-    if not yes:
-        click.confirm(f"remove node {name}?", abort=True)
-    with ctx.db().session() as s:
-        lib.remove_node(s, name)
-    click.echo(f"node {name} removed")
+attach(node, Listing(
+    "node", rows=lambda s: [lib.describe(n) for n in lib.list_nodes(s)], table=_node_table,
+    empty="no node yet: sc-asterisk node add NAME --ami HOST --agi HOST ...",
+    list_doc="List nodes.\n\nExample: sc-asterisk node list",
+    describe=lambda s, name: lib.describe(lib.get_node(s, name)), key_width=20,
+    show_doc="Show a node's settings (the secret is masked).\n\n"
+             "Example: sc-asterisk node show paris-1",
+    delete=lib.remove_node,
+    remove_doc="Forget a node (files already written on it stay).\n\n"
+               "Example: sc-asterisk node remove paris-1 --yes"))
 
 
 @node.command()

@@ -13,6 +13,7 @@ from ..telecom.apply import apply_plan, check_target, plan_apply
 from ..telecom.nodes import get_node, list_nodes
 from ..telecom.secret_files import read_secret_source
 from .common import Context, cli, pass_context
+from .listing import Listing, attach
 
 
 def trunk_options(edit: bool):
@@ -123,52 +124,23 @@ def edit(ctx: Context, name: str, host_port, secret_file, nodes, new_secret: boo
     click.echo(f"trunk {name} changed; run `sc-asterisk trunk apply` to load it on the nodes")
 
 
-@trunk.command("list")
-@pass_context
-def list_(ctx: Context) -> None:
-    """List trunks.
-
-    Example: sc-asterisk trunk list
-    """
-    with ctx.db().session() as s:
-        rows = [lib.describe(t) for t in lib.list_trunks(s)]
-    if not rows:
-        click.echo("no trunk yet: sc-asterisk trunk add NAME --host HOST")
-        return
-    click.echo(f"{'name':16} {'host':28} {'tr':3} {'reg':3} {'chan':>4} {'cps':>5} {'on':3} nodes")
-    for r in rows:
-        click.echo(f"{r['name']:16} {r['host']:28} {r['transport']:3} {r['register']:3} "
-                   f"{r['max channels']:>4} {r['cps']:>5} {r['enabled']:3} {r['nodes']}")
+def _trunk_table(rows: list[dict[str, str]]) -> list[str]:
+    return [f"{'name':16} {'host':28} {'tr':3} {'reg':3} {'chan':>4} {'cps':>5} {'on':3} nodes"] + [
+        f"{r['name']:16} {r['host']:28} {r['transport']:3} {r['register']:3} "
+        f"{r['max channels']:>4} {r['cps']:>5} {r['enabled']:3} {r['nodes']}" for r in rows]
 
 
-@trunk.command()
-@click.argument("name")
-@pass_context
-def show(ctx: Context, name: str) -> None:
-    """Show a trunk's settings (the secret is masked).
-
-    Example: sc-asterisk trunk show acme
-    """
-    with ctx.db().session() as s:
-        info = lib.describe(lib.get_trunk(s, name))
-    for key, value in info.items():
-        click.echo(f"{key:18} {value}")
-
-
-@trunk.command()
-@click.argument("name")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@pass_context
-def remove(ctx: Context, name: str, yes: bool) -> None:
-    """Remove a trunk and its secret; `trunk apply` then unloads it from the nodes.
-
-    Example: sc-asterisk trunk remove acme --yes && sc-asterisk trunk apply
-    """
-    if not yes:
-        click.confirm(f"remove trunk {name}?", abort=True)
-    with ctx.db().session() as s:
-        lib.remove_trunk(s, name)
-    click.echo(f"trunk {name} removed; run `sc-asterisk trunk apply` to unload it from the nodes")
+attach(trunk, Listing(
+    "trunk", rows=lambda s: [lib.describe(t) for t in lib.list_trunks(s)], table=_trunk_table,
+    empty="no trunk yet: sc-asterisk trunk add NAME --host HOST",
+    list_doc="List trunks.\n\nExample: sc-asterisk trunk list",
+    describe=lambda s, name: lib.describe(lib.get_trunk(s, name)), key_width=18,
+    show_doc="Show a trunk's settings (the secret is masked).\n\n"
+             "Example: sc-asterisk trunk show acme",
+    delete=lib.remove_trunk,
+    removed="trunk {name} removed; run `sc-asterisk trunk apply` to unload it from the nodes",
+    remove_doc="Remove a trunk and its secret; `trunk apply` then unloads it from the nodes."
+               "\n\nExample: sc-asterisk trunk remove acme --yes && sc-asterisk trunk apply"))
 
 
 @trunk.command()
