@@ -51,7 +51,7 @@ def _audio_table(assets: list) -> list[str]:
 
 
 attach(audio, Listing(
-    "audio", rows=audio_lib.list_assets, table=_audio_table,
-    empty="no audio yet (sc-asterisk audio import FILE --name NAME)", empty_to_stderr=True,
+    "audio", audio_lib.list_assets, _audio_table,
+    "no audio yet (sc-asterisk audio import FILE --name NAME)", empty_to_stderr=True,
     list_doc="List the stored prompts: name, duration, content hash prefix, source file.\n\n"
              "Example: sc-asterisk audio list"))

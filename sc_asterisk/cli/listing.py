@@ -19,33 +19,37 @@ from .common import Context, pass_context
 class Listing:
     """How a group lists, shows and removes its records. Example::
 
-        attach(node, Listing("node", rows=..., table=..., empty="no node yet: ...",
-                             list_doc="List nodes.\\n\\nExample: sc-asterisk node list"))
+        attach(node, Listing("node", lib.list_nodes, _node_table, "no node yet: ...",
+                             describe=lib.describe, get=lib.get_node, example="paris-1"))
     """
 
-    kind: str                                           # "node": in prompts and messages
-    rows: Callable[[Session], list]                     # what `list` shows
-    table: Callable[[list], list[str]]                  # rows -> lines (header included)
-    empty: str                                          # `list` with no row: what to do
-    list_doc: str
+    kind: str                                           # "node": in prompts, messages, help
+    rows: Callable[[Session], list]                     # the records `list` shows
+    table: Callable[[list], list[str]]                  # (described) records -> lines
+    empty: str                                          # `list` with no record: what to do
     empty_to_stderr: bool = False
-    describe: Callable[[Session, str], dict[str, str]] | None = None   # for `show`
-    key_width: int = 20
-    show_doc: str = ""
-    delete: Callable[[Session, str], Any] | None = None                # for `remove`
+    list_doc: str | None = None                         # default: "List {kind}s."
+    describe: Callable[[Any], dict[str, str]] | None = None   # a record for humans
+    get: Callable[[Session, str], Any] | None = None    # by name, NotFound naming `list`
+    example: str = ""                                   # a record name for the help
+    delete: Callable[[Session, str], Any] | None = None
     removed: str = "{kind} {name} removed"
     remove_doc: str = ""
 
 
 def attach(group: click.Group, spec: Listing) -> None:
-    """Add ``list`` to *group*, and ``show`` / ``remove`` when *spec* says how.
+    """Add ``list`` to *group*, ``show`` when *spec* can get and describe one record, and
+    ``remove`` when it can delete one.
 
-    Example: ``attach(trunk, TRUNKS)``
+    Example: ``attach(trunk, Listing("trunk", lib.list_trunks, _trunk_table, "no trunk yet"))``
     """
+    def described(records: list) -> list:
+        return [spec.describe(r) for r in records] if spec.describe else records
+
     @pass_context
     def list_(ctx: Context) -> None:
         with ctx.db().session() as s:
-            rows = spec.rows(s)
+            rows = described(spec.rows(s))
             lines = spec.table(rows) if rows else None
         if lines is None:
             click.echo(spec.empty, err=spec.empty_to_stderr)
@@ -53,18 +57,21 @@ def attach(group: click.Group, spec: Listing) -> None:
         for line in lines:
             click.echo(line)
 
-    _command(group, "list", list_, spec.list_doc)
+    _command(group, "list", list_, spec.list_doc or
+             f"List {spec.kind}s.\n\nExample: sc-asterisk {spec.kind} list")
 
-    if spec.describe is not None:
+    if spec.get is not None and spec.describe is not None:
         @click.argument("name")
         @pass_context
         def show(ctx: Context, name: str) -> None:
             with ctx.db().session() as s:
-                info = spec.describe(s, name)
+                info = spec.describe(spec.get(s, name))
+            width = max(map(len, info)) + 1
             for key, value in info.items():
-                click.echo(f"{key:{spec.key_width}} {value}")
+                click.echo(f"{key:{width}} {value}")
 
-        _command(group, "show", show, spec.show_doc)
+        _command(group, "show", show, f"Show a {spec.kind}'s settings (the secret is masked)."
+                 f"\n\nExample: sc-asterisk {spec.kind} show {spec.example}")
 
     if spec.delete is not None:
         @click.argument("name")

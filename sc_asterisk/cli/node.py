@@ -112,16 +112,11 @@ def _node_table(rows: list[dict[str, str]]) -> list[str]:
         for r in rows]
 
 
-attach(node, Listing(
-    "node", rows=lambda s: [lib.describe(n) for n in lib.list_nodes(s)], table=_node_table,
-    empty="no node yet: sc-asterisk node add NAME --ami HOST --agi HOST ...",
-    list_doc="List nodes.\n\nExample: sc-asterisk node list",
-    describe=lambda s, name: lib.describe(lib.get_node(s, name)), key_width=20,
-    show_doc="Show a node's settings (the secret is masked).\n\n"
-             "Example: sc-asterisk node show paris-1",
-    delete=lib.remove_node,
-    remove_doc="Forget a node (files already written on it stay).\n\n"
-               "Example: sc-asterisk node remove paris-1 --yes"))
+attach(node, Listing("node", lib.list_nodes, _node_table,
+                     "no node yet: sc-asterisk node add NAME --ami HOST --agi HOST ...",
+                     describe=lib.describe, get=lib.get_node, example="paris-1",
+                     delete=lib.remove_node, remove_doc="Forget a node (files already written "
+                     "on it stay).\n\nExample: sc-asterisk node remove paris-1 --yes"))
 
 
 @node.command()

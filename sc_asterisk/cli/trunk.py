@@ -131,13 +131,8 @@ def _trunk_table(rows: list[dict[str, str]]) -> list[str]:
 
 
 attach(trunk, Listing(
-    "trunk", rows=lambda s: [lib.describe(t) for t in lib.list_trunks(s)], table=_trunk_table,
-    empty="no trunk yet: sc-asterisk trunk add NAME --host HOST",
-    list_doc="List trunks.\n\nExample: sc-asterisk trunk list",
-    describe=lambda s, name: lib.describe(lib.get_trunk(s, name)), key_width=18,
-    show_doc="Show a trunk's settings (the secret is masked).\n\n"
-             "Example: sc-asterisk trunk show acme",
-    delete=lib.remove_trunk,
+    "trunk", lib.list_trunks, _trunk_table, "no trunk yet: sc-asterisk trunk add NAME --host HOST",
+    describe=lib.describe, get=lib.get_trunk, example="acme", delete=lib.remove_trunk,
     removed="trunk {name} removed; run `sc-asterisk trunk apply` to unload it from the nodes",
     remove_doc="Remove a trunk and its secret; `trunk apply` then unloads it from the nodes."
                "\n\nExample: sc-asterisk trunk remove acme --yes && sc-asterisk trunk apply"))

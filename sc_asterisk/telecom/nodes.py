@@ -6,14 +6,15 @@ import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..asterisk_conf.trunks import (check_host, check_name, check_port, check_secret,
                                     check_username, endpoint_name)
 from ..db.models_telecom import Node, Trunk
-from ..errors import ConfigError, NotFound
+from ..errors import ConfigError
 from ..nodes import NodeInfo
+from .records import find_named, get_named, remove_with_secret
 from .secret_files import read_secret, secret_path, store_secret
 
 _ASTERISK_PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
@@ -115,22 +116,15 @@ def edit_node(session: Session, secrets_dir: Path, name: str, trunks: list[str] 
 def remove_node(session: Session, name: str) -> None:
     """Forget a node (its rendered files on the node are left for the engineer to remove)."""
     node = get_node(session, name)
-    secret_file = node.ami_secret_file
-    session.delete(node)
-    session.flush()
-    if secret_file:
-        Path(secret_file).unlink(missing_ok=True)
+    remove_with_secret(session, node, node.ami_secret_file)
 
 
 def find_node(session: Session, name: str) -> Node | None:
-    return session.scalar(select(Node).where(func.lower(Node.name) == str(name).lower()))
+    return find_named(session, Node, name)
 
 
 def get_node(session: Session, name: str) -> Node:
-    node = find_node(session, name)
-    if node is None:
-        raise NotFound(f"no node named {name!r}", fix="see: sc-asterisk node list")
-    return node
+    return get_named(session, Node, "node", name)
 
 
 def list_nodes(session: Session, enabled_only: bool = False) -> list[Node]:

@@ -10,13 +10,14 @@ from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..asterisk_conf.trunks import (TrunkConf, check_dial_prefix, check_name, endpoint_name,
                                     validate)
 from ..db.models_telecom import Node, Trunk
 from ..errors import ConfigError, NotFound
+from .records import find_named, get_named, remove_with_secret
 from .secret_files import read_secret, secret_path, store_secret
 
 _RATE = re.compile(r"^[0-9]{1,5}(\.[0-9]{1,5})?$")
@@ -124,23 +125,15 @@ def edit_trunk(session: Session, secrets_dir: Path, name: str, nodes: list[str] 
 def remove_trunk(session: Session, name: str) -> None:
     """Delete a trunk and its secret file. Nodes stop carrying it at their next apply."""
     trunk = get_trunk(session, name)
-    secret_file = trunk.secret_file
-    session.delete(trunk)
-    session.flush()
-    if secret_file:
-        Path(secret_file).unlink(missing_ok=True)
+    remove_with_secret(session, trunk, trunk.secret_file)
 
 
 def find_trunk(session: Session, name: str) -> Trunk | None:
-    # Case-insensitive: "ACME" and "acme" would be one endpoint to a human reading the logs.
-    return session.scalar(select(Trunk).where(func.lower(Trunk.name) == str(name).lower()))
+    return find_named(session, Trunk, name)
 
 
 def get_trunk(session: Session, name: str) -> Trunk:
-    trunk = find_trunk(session, name)
-    if trunk is None:
-        raise NotFound(f"no trunk named {name!r}", fix="see: sc-asterisk trunk list")
-    return trunk
+    return get_named(session, Trunk, "trunk", name)
 
 
 def list_trunks(session: Session) -> list[Trunk]:
