@@ -29,7 +29,7 @@ def _open_temp(target: Path, mode: int) -> tuple[Path, int]:
         except FileExistsError:
             if attempt == _TRIES - 1:
                 raise
-    raise AssertionError("unreachable")
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -58,8 +58,8 @@ def atomic_writer(path: str | os.PathLike, mode: int = 0o600, *,
     target = Path(path)
     tmp, fd = _open_temp(target, mode)
     try:
-        os.fchmod(fd, mode)  # os.open's mode passed through the umask
         with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), mode)  # os.open's mode went through the umask
             yield out
             out.flush()
             os.fsync(out.fileno())
