@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..contacts import SuppressionStore, to_e164
+from ..contacts import SuppressionStore
 from ..contacts.audit import os_user
 from .common import Context, cli, pass_context
 
@@ -33,15 +33,13 @@ def add(ctx: Context, number: str, reason: str, region: str) -> None:
 
     Example: sc-asterisk suppress add +33612345678 --reason "asked not to be called"
     """
-    e164 = to_e164(number, region)
     with ctx.db().session() as s:
         store = SuppressionStore(s, ctx.settings.secret("installation-key"))
-        existing = store.entry(e164)
-        entry = store.add(e164, reason, f"cli:{os_user()}")
-    if existing is not None:
-        click.echo(f"{e164} was already suppressed: {entry.reason}")
+        before, entry = store.add_typed(number, reason, f"cli:{os_user()}", region)
+    if before.entry is not None:
+        click.echo(f"{before.e164} was already suppressed: {entry.reason}")
     else:
-        click.echo(f"{e164} suppressed: {entry.reason}")
+        click.echo(f"{before.e164} suppressed: {entry.reason}")
 
 
 @suppress.command("import")

@@ -95,6 +95,17 @@ class SuppressionStore:
         self.session.flush()
         return entry
 
+    def add_typed(self, raw: str, reason: str, source: str, region: str = "FR"
+                  ) -> tuple[SuppressionCheck, SuppressionEntry]:
+        """Normalise a typed number (NumberRejected if it is not one) and suppress it; returns
+        what was there before (``check.entry`` None: newly suppressed) and the entry now.
+
+        Example: ``before, entry = store.add_typed("06 12 34 56 78", "objection", "cli:alice")``
+        """
+        e164 = to_e164(raw, region)
+        before = SuppressionCheck(e164, self.entry(e164))
+        return before, self.add(e164, reason, source)
+
     def tombstone(self, e164: str, source: str) -> SuppressionEntry:
         """Mark *e164* as erased; an earlier suppression becomes the tombstone.
 

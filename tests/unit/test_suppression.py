@@ -133,6 +133,21 @@ def test_check_rejects_what_is_not_a_number(db):
         SuppressionStore(s, KEY).check("12")
 
 
+def test_add_typed_normalises_and_says_what_was_there(db):
+    with db.session() as s:
+        store = SuppressionStore(s, KEY)
+        before, entry = store.add_typed("06 12 34 56 78", "objection", "cli:test")
+        assert before.e164 == "+33612345678" and before.entry is None
+        assert entry.reason == "objection"
+        before, again = store.add_typed("0612345678", "other", "cli:test")
+        assert before.entry.id == entry.id and again.id == entry.id
+        before, _ = store.add_typed("0692 12 34 56", "objection", "cli:test", region="RE")
+        assert before.e164 == "+262692123456"
+        with pytest.raises(NumberRejected):
+            store.add_typed("12", "objection", "cli:test")
+        assert s.query(SuppressionEntry).count() == 2
+
+
 def test_installation_key_file_is_private(tmp_path):
     settings = Settings.load(db_url="sqlite://", home=tmp_path)
     key = settings.secret("installation-key")
