@@ -54,6 +54,7 @@ def fresh_venv(tmp_path: Path, wheel: Path) -> tuple[Path, dict]:
     env["SC_ASTERISK_HOME"] = str(tmp_path / "home")
     run(sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps",
         "--no-index", wheel, cwd=tmp_path, env=env)
+    # Borrowed only now: pip must see an environment without any other sc_asterisk.
     site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))",
                     cwd=tmp_path, env=env).strip())
     deps = [p for p in sys.path if p and Path(p).is_dir()
