@@ -355,7 +355,7 @@ def cli(db, home, *args):
 
 def test_disk_full_when_writing_a_report(db, tiny_disk, tmp_path, home):
     from sc_asterisk.db.models_privacy import AuditEntry
-    from sc_asterisk.reports.synthetic import create_campaign, insert_calls, synthetic_calls
+    from bench.synthetic import create_campaign, insert_calls, synthetic_calls
     script = [("message", 4000), ("notice", 3000)]
     cid = create_campaign(db, "full", script)
     insert_calls(db, cid, synthetic_calls(1500, script))
