@@ -83,10 +83,12 @@ def test_wheel_installed_outside_the_checkout_upgrades_imports_and_renders(tmp_p
     def sc(*args, input=None) -> str:
         return run(bin_dir / "sc-asterisk", *args, cwd=work, env=env, input=input)
 
-    where = run(bin_dir / "python", "-c", "import sc_asterisk.paths as p; "
-                "print(p.__file__); print(p.MIGRATIONS_DIR)", cwd=work, env=env).split()
+    where = run(bin_dir / "python", "-c", "import sc_asterisk.paths as p; print(p.__file__, "
+                "p.MIGRATIONS_DIR, p.DIALPLAN_DIR, p.SOUNDS_DIR)", cwd=work, env=env).split()
     for path in where:           # the wheel's copy, not the checkout
         assert Path(path).is_relative_to(bin_dir.parent), where
+    prompts = sorted(p.name for p in (CHECKOUT / "sounds").glob("*.wav"))
+    assert prompts and sorted(p.name for p in Path(where[3]).glob("*.wav")) == prompts
 
     sc("db", "upgrade")
     db = tmp_path / "home" / "sc-asterisk.db"
