@@ -8,6 +8,7 @@ checkout itself is left out, so only the wheel's copy of sc_asterisk can be impo
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sqlite3
@@ -16,6 +17,7 @@ import sys
 import wave
 from pathlib import Path
 
+import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
@@ -35,6 +37,10 @@ def run(*cmd, cwd, env=None, input=None) -> str:
 def build_wheel(tmp_path: Path) -> Path:
     """A wheel of a copy of the checkout (a build in place would leave build/ behind, and a
     stale build/ could slip old files into the wheel)."""
+    if not (importlib.util.find_spec("wheel")
+            or importlib.util.find_spec("setuptools.command.bdist_wheel")):
+        pytest.fail("this setuptools needs the `wheel` package to build a wheel: "
+                    "pip install -e '.[test]' (the test extra has it)")
     src = tmp_path / "src"
     shutil.copytree(CHECKOUT, src, ignore=NOT_SOURCE)
     out = tmp_path / "wheels"
