@@ -1,4 +1,4 @@
-"""CDR export: 1 M call records (``reports/synthetic.py``) written to CSV and to Parquet by
+"""CDR export: 1 M call records (``synthetic.py``) written to CSV and to Parquet by
 ``sc-asterisk cdr export`` in a fresh process; baseline ``sqlite3 -csv`` running one SQL query
 that joins the same tables into the same columns (times as ISO text) on the same database.
 
@@ -41,7 +41,8 @@ ORDER BY a.campaign_id, r.originate_ms, a.id;
 def cdr_database(calls: int):
     """The cached SQLite database holding *calls* synthetic call records (built on first use)."""
     from sc_asterisk.db import Database
-    from sc_asterisk.reports.synthetic import create_campaign, insert_calls, synthetic_calls
+
+    from .synthetic import create_campaign, insert_calls, synthetic_calls
     path = cache_dir() / f"cdr-{calls}-v{DATA_VERSION}.db"
     if not path.exists():
         tmp = path.with_suffix(".part")

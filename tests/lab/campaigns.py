@@ -1,4 +1,4 @@
-"""Building lab campaigns for tests: prompts, contacts, a callee plan, a running controller."""
+"""Building lab campaigns for tests: prompts, contacts, a callee plan, waiting on a condition."""
 import asyncio
 import time
 

@@ -1,18 +1,17 @@
 """Issue 2's proof: real calls through the lab Asterisk to SIPp callees hanging up at known
 times; what we measured per segment is compared with SIPp's ground truth."""
-import asyncio
 from collections import Counter
 
 import pytest
 from sqlalchemy import select
 
+from harness import run_to_end
 from sc_asterisk.audio import import_audio
 from sc_asterisk.db import CallAttempt, Contact
 from sc_asterisk.dialer.campaigns import (create_campaign, get_campaign, queue_contacts,
                                           status_counts)
 from sc_asterisk.dialer.retries import NO_RETRY
 from sc_asterisk.lab.sipp import CalleePlan, Simulator
-from sc_asterisk.service import Controller
 
 MSG_MS, NOTICE_MS = 4000, 3000
 TOLERANCE_MS = 60
@@ -64,13 +63,9 @@ def test_listened_ms_matches_sipp_ground_truth(lab, db, prompts, tmp_path):
     for suffix, (behaviour, hold) in CALLEES.items():
         plan.add(number(suffix), behaviour, ring_ms=300, hold_ms=hold)
 
-    async def run():
-        async with Controller(db, lab.node_info()) as controller:
-            await controller.run_campaign("e2e")
-        return outcome_counts(db, "e2e")
-
     with Simulator(plan, port=lab.ports.callees, workdir=tmp_path / "sipp") as sim:
-        outcomes = asyncio.run(run())
+        run_to_end(db, lab.node_info(), "e2e")
+        outcomes = outcome_counts(db, "e2e")
         truth = {t.number.lstrip("+"): t for t in sim.truth()}
         invites = Counter(n.lstrip("+") for _ms, n in sim.invites())
 
@@ -145,13 +140,9 @@ def test_failed_calls_have_outcome_and_no_listen_time(lab, db, prompts, tmp_path
     for suffix in ("20", "21", "22"):
         plan.add(number(suffix), CALLEES[suffix][0], ring_ms=1000)
 
-    async def run():
-        async with Controller(db, lab.node_info()) as controller:
-            await controller.run_campaign("fail")
-        return outcome_counts(db, "fail")
-
     with Simulator(plan, port=lab.ports.callees, workdir=tmp_path / "sipp") as sim:
-        outcomes = asyncio.run(run())
+        run_to_end(db, lab.node_info(), "fail")
+        outcomes = outcome_counts(db, "fail")
         truth = {t.number.lstrip("+"): t.outcome for t in sim.truth()}
     assert outcomes == {"busy": 1, "no_answer": 1, "unavailable": 1}
     assert truth == {number("20").lstrip("+"): "busy", number("21").lstrip("+"): "noanswer",

@@ -6,25 +6,18 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from campaigns import attempts, campaign_status, make_campaign, numbers, plan_for, wait_until
+from campaigns import attempts, make_campaign, numbers, plan_for, wait_until
+from harness import run_to_end, serving
 from sc_asterisk.contacts import SuppressionStore, erase_subject
 from sc_asterisk.db import CallAttempt, Contact
 from sc_asterisk.db.models_privacy import SuppressionEntry
 from sc_asterisk.dialer.campaigns import get_campaign, queue_contacts
-from sc_asterisk.dialer.lifecycle import set_status
 from sc_asterisk.dialer.retries import RetryPolicy, RetryRule
 from sc_asterisk.lab.sipp import CalleePlan, Simulator
 from sc_asterisk.service import Controller
 
 KEY = "lab-test-installation-key"
 MSG_MS, NOTICE_MS = 4000, 3000
-
-
-def run(db, lab, name):
-    async def go():
-        async with Controller(db, lab.node_info(), key=KEY) as controller:
-            await controller.run_campaign(name)
-    asyncio.run(go())
 
 
 def segments(db, name):
@@ -47,7 +40,7 @@ def test_optout_digit_suppresses_before_the_call_ends_and_is_never_dialed_again(
     plan.add(stray, "dtmf", ring_ms=100, hold_ms=9000, dtmf="5", dtmf_at_ms=1500)
     plan.add(plain, "answer", ring_ms=100, hold_ms=9000)
     with Simulator(plan, lab.ports.callees, tmp_path / "a") as sim:
-        run(db, lab, "optout")
+        run_to_end(db, lab.node_info(), "optout", key=KEY)
         truth = {t.number: t for t in sim.truth()}
     segs = segments(db, "optout")
     o_segs, o_record = segs[opt.lstrip("+")]
@@ -70,7 +63,7 @@ def test_optout_digit_suppresses_before_the_call_ends_and_is_never_dialed_again(
                   ring_timeout_s=5)
     with Simulator(plan_for([opt, stray, plain], hold_ms=500), lab.ports.callees,
                    tmp_path / "b") as sim:
-        run(db, lab, "again")
+        run_to_end(db, lab.node_info(), "again", key=KEY)
         invited = {n for _ms, n in sim.invites()}
     assert invited == {stray.lstrip("+"), plain.lstrip("+")}
     assert ("+" + opt.lstrip("+"), "skipped", "suppressed") in attempts(db, "again")
@@ -91,16 +84,12 @@ def test_suppressed_and_erased_numbers_get_no_invite_even_on_retries(lab, db, pr
     plan.add(busy_then_suppressed, "busy", ring_ms=100)
 
     async def go(sim):
-        async with Controller(db, lab.node_info(), key=KEY) as controller:
-            await asyncio.to_thread(set_status, db, "privacy", "running")
-            serving = asyncio.create_task(controller.serve())
+        async with serving(db, lab.node_info(), "privacy", key=KEY) as run:
             # after its first busy, the person objects: the retry must not ring them
             await wait_until(lambda: busy_then_suppressed.lstrip("+") in
                              {n for _ms, n in sim.invites()}, 10)
             await asyncio.to_thread(_suppress, db, busy_then_suppressed)
-            await wait_until(lambda: campaign_status(db, "privacy") == "completed", 30)
-            controller.scheduler.stop()
-            await serving
+            await run.until_completed(30)
 
     with Simulator(plan, lab.ports.callees, tmp_path) as sim:
         asyncio.run(go(sim))
@@ -130,9 +119,7 @@ def test_garbage_fastagi_peers_do_not_disturb_live_measurements(lab, db, prompts
     agi_port = lab.node_info().agi_port
 
     async def go(sim):
-        async with Controller(db, lab.node_info(), key=KEY) as controller:
-            await asyncio.to_thread(set_status, db, "garbage", "running")
-            serving = asyncio.create_task(controller.serve())
+        async with serving(db, lab.node_info(), "garbage", key=KEY) as run:
             await wait_until(lambda: len(sim.invites()) >= 3, 10)
             peers = []
             for payload in (b"GET / HTTP/1.0\r\n\r\n", b"agi_network: yes\nagi_req", b"",
@@ -140,9 +127,8 @@ def test_garbage_fastagi_peers_do_not_disturb_live_measurements(lab, db, prompts
                 conn = socket.create_connection(("127.0.0.1", agi_port))
                 conn.sendall(payload)
                 peers.append(conn)        # left open: half-open and silent peers
-            await wait_until(lambda: campaign_status(db, "garbage") == "completed", 30)
-            controller.scheduler.stop()
-            await serving
+            await run.until_completed(30)
+            await run.stop_dialing()
             for conn in peers:
                 conn.close()
 
@@ -198,7 +184,7 @@ def test_answering_machine_detection_outcomes(lab, db, prompts, tmp_path):
     plan.add(machine, "machine", ring_ms=100, hold_ms=12000)
     plan.add(human, "human", ring_ms=100, hold_ms=12000)
     with Simulator(plan, lab.ports.callees, tmp_path) as sim:
-        run(db, lab, "amd")
+        run_to_end(db, lab.node_info(), "amd", key=KEY)
         truth = {t.number: t for t in sim.truth()}
     segs = segments(db, "amd")
     m_segs, m_record = segs[machine.lstrip("+")]

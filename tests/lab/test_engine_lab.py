@@ -6,8 +6,8 @@ from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from campaigns import (attempts, campaign_status, make_campaign, max_overlap, numbers, plan_for,
-                       wait_until)
+from campaigns import attempts, make_campaign, max_overlap, numbers, plan_for, wait_until
+from harness import run_to_end, serving
 from sqlalchemy import select
 
 from sc_asterisk.db import CallAttempt, CallRecord
@@ -15,7 +15,6 @@ from sc_asterisk.db.dialer_queries import PACING_GRACE_S
 from sc_asterisk.dialer.campaigns import get_campaign
 from sc_asterisk.dialer.lifecycle import set_status
 from sc_asterisk.lab.sipp import Simulator
-from sc_asterisk.service import Controller
 
 # Claim to INVITE on the wire: usually 10-30 ms, but about one INVITE in a few hundred leaves
 # 150-180 ms after its claim, even on an idle machine (a stalled commit is the suspect), and the
@@ -31,13 +30,6 @@ def originate_times(db, name) -> list[int]:
         return sorted(s.scalars(select(CallRecord.originate_ms).join(CallAttempt)
                                 .where(CallAttempt.campaign_id == cid,
                                        CallRecord.originate_ms.is_not(None))))
-
-
-def run_to_end(db, node, name):
-    async def go():
-        async with Controller(db, node) as controller:
-            await controller.run_campaign(name)
-    asyncio.run(go())
 
 
 def test_channel_cap_is_never_exceeded(lab, db, prompts, tmp_path):
@@ -77,9 +69,7 @@ def test_pause_stops_originates_and_resume_finishes(lab, db, prompts, tmp_path):
     node = lab.node_info()
 
     async def go(sim):
-        async with Controller(db, node) as controller:
-            await asyncio.to_thread(set_status, db, "pause", "running")
-            serving = asyncio.create_task(controller.serve())
+        async with serving(db, node, "pause") as run:
             await wait_until(lambda: len(sim.invites()) >= 4, 10)
             await asyncio.to_thread(set_status, db, "pause", "paused")
             paused_at = time.time() * 1000
@@ -87,9 +77,7 @@ def test_pause_stops_originates_and_resume_finishes(lab, db, prompts, tmp_path):
             during_pause = [ms for ms, _ in sim.invites() if ms > paused_at + WIRE_JITTER_MS]
             claimed_after = [ms for ms in originate_times(db, "pause") if ms > paused_at]
             await asyncio.to_thread(set_status, db, "pause", "running")
-            await wait_until(lambda: campaign_status(db, "pause") == "completed", 30)
-            controller.scheduler.stop()
-            await serving
+            await run.until_completed(30)
             return during_pause, claimed_after
 
     with Simulator(plan_for(nums, ring_ms=20, hold_ms=500), lab.ports.callees, tmp_path) as sim:
@@ -114,12 +102,8 @@ def test_window_closing_mid_campaign_stops_calls(lab, db, prompts, tmp_path):
     node = lab.node_info()
 
     async def go():
-        async with Controller(db, node) as controller:
-            await asyncio.to_thread(set_status, db, "window", "running")
-            serving = asyncio.create_task(controller.serve())
+        async with serving(db, node, "window"):
             await asyncio.sleep(max(0.0, close.timestamp() - time.time()) + 1.5)
-            controller.scheduler.stop()
-            await serving
 
     with Simulator(plan_for(nums, ring_ms=20, hold_ms=300), lab.ports.callees, tmp_path) as sim:
         asyncio.run(go())
@@ -141,14 +125,10 @@ def test_two_asterisk_nodes_share_the_load_and_survive_one_going_down(lab, db, p
     nodes = [lab.node_info(), second.node_info()]
 
     async def go(sim_a, sim_b):
-        async with Controller(db, nodes, max_channels={n.name: 5 for n in nodes}) as controller:
-            await asyncio.to_thread(set_status, db, "nodes", "running")
-            serving = asyncio.create_task(controller.serve())
+        async with serving(db, nodes, "nodes", max_channels={n.name: 5 for n in nodes}) as run:
             await wait_until(lambda: len(sim_b.invites()) >= 5, 10)
             await asyncio.to_thread(second.down)          # one node dies mid-campaign
-            await wait_until(lambda: campaign_status(db, "nodes") == "completed", 60)
-            controller.scheduler.stop()
-            await serving
+            await run.until_completed(60)
 
     plan = plan_for(nums, ring_ms=50, hold_ms=700)
     try:

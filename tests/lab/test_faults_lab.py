@@ -21,12 +21,13 @@ from collections import Counter
 import pytest
 from sqlalchemy import event, select
 
+from bench.synthetic import create_campaign, insert_calls, synthetic_calls
 from campaigns import attempts, campaign_status, make_campaign, numbers, wait_until
-from sc_asterisk.db import CallAttempt, CallRecord
+from harness import kill_9, serve_process, serving, wait_sync
+from sc_asterisk.db import CallAttempt
 from sc_asterisk.dialer.campaigns import get_campaign
 from sc_asterisk.dialer.lifecycle import set_status
 from sc_asterisk.lab.sipp import CalleePlan, Simulator
-from sc_asterisk.service import Controller
 
 FINAL = {"finished", "unknown", "failed"}
 # The test prompts (tests/lab/conftest.py): message 4000 ms then notice 3000 ms.
@@ -90,17 +91,14 @@ def test_ami_connection_cut_twice_mid_campaign(lab, db, prompts, tmp_path):
     node = lab.node_info()
 
     async def go(sim):
-        async with Controller(db, node) as controller:
-            ami = controller.links[node.name].ami
-            await asyncio.to_thread(set_status, db, "amicut", "running")
-            serving = asyncio.create_task(controller.serve())
+        async with serving(db, node, "amicut") as run:
+            ami = run.controller.links[node.name].ami
             for at in (6, 14):
                 await wait_until(lambda: len(sim.invites()) >= at, 30)
                 ami.manager.protocol.transport.abort()       # the socket cut under the client
                 await wait_until(lambda: not ami.connected, 5)
-            await wait_until(lambda: campaign_status(db, "amicut") == "completed", 90)
-            controller.scheduler.stop()
-            await serving
+            await run.until_completed(90)
+            await run.stop_dialing()
             return ami.connections
 
     with Simulator(mixed_plan(nums), lab.ports.callees, tmp_path) as sim:
@@ -117,12 +115,13 @@ class ResettingProxy:
     """A TCP proxy between Asterisk and the controller's FastAGI server that resets (RST) the
     chosen connections once the call flow has sent its first command."""
 
-    def __init__(self, target_port: int, cut, after_s: float = 0.8):
-        self.target_port, self.cut, self.after_s = target_port, cut, after_s
+    def __init__(self, cut, after_s: float = 0.8):
+        self.cut, self.after_s = cut, after_s
         self.count = 0
         self.reset_ids: list[str] = []
 
-    async def start(self) -> int:
+    async def start(self, target_port: int) -> int:
+        self.target_port = target_port
         self.server = await asyncio.start_server(self._conn, "127.0.0.1", 0)
         return self.server.sockets[0].getsockname()[1]
 
@@ -171,18 +170,18 @@ def test_fastagi_connection_reset_mid_call(lab, db, prompts, tmp_path):
     make_campaign(db, prompts, "agireset", nums, max_channels=6, cps=10, ring_timeout_s=5)
     node = lab.node_info()
 
+    proxy = ResettingProxy(cut=lambda i: i % 3 == 1)
+
+    async def through_proxy(controller):
+        # Asterisk is told to reach the call flow through the proxy (the Originate's SC_AGI).
+        controller.scheduler.agi_port = await proxy.start(controller.agi.port)
+
     async def go(sim):
-        async with Controller(db, node) as controller:
-            proxy = ResettingProxy(controller.agi.port, cut=lambda i: i % 3 == 1)
-            # Asterisk is told to reach the call flow through the proxy (the Originate's SC_AGI).
-            controller.scheduler.agi_port = await proxy.start()
-            await asyncio.to_thread(set_status, db, "agireset", "running")
-            serving = asyncio.create_task(controller.serve())
-            await wait_until(lambda: campaign_status(db, "agireset") == "completed", 90)
-            controller.scheduler.stop()
-            await serving
+        async with serving(db, node, "agireset", prepare=through_proxy) as run:
+            await run.until_completed(90)
+            await run.stop_dialing()
             await proxy.stop()
-            return proxy.reset_ids, controller.agi.active
+            return proxy.reset_ids, run.controller.agi.active
 
     plan = CalleePlan()
     for n in nums:
@@ -207,13 +206,22 @@ def test_fastagi_connection_reset_mid_call(lab, db, prompts, tmp_path):
 
 
 # -- the database locked ------------------------------------------------------------------------
-def lock_sqlite(path: str, seconds: float, locked: threading.Event) -> None:
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-    conn.execute("BEGIN EXCLUSIVE")           # every writer now waits (readers still read: WAL)
-    locked.set()
-    threading.Event().wait(seconds)
-    conn.execute("ROLLBACK")
-    conn.close()
+def lock_sqlite(path: str, seconds: float) -> tuple[threading.Thread, threading.Event]:
+    """Hold an exclusive lock on the SQLite file *path* for *seconds*, from a thread; returns
+    the thread and an event set once the lock is held."""
+    locked = threading.Event()
+
+    def hold():
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")       # every writer now waits (readers still read: WAL)
+        locked.set()
+        threading.Event().wait(seconds)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    return holder, locked
 
 
 def test_database_locked_for_seconds_mid_campaign(lab, db, prompts, tmp_path):
@@ -223,21 +231,15 @@ def test_database_locked_for_seconds_mid_campaign(lab, db, prompts, tmp_path):
     path = db.url[len("sqlite:///"):]
 
     async def go(sim):
-        async with Controller(db, node) as controller:
-            await asyncio.to_thread(set_status, db, "dblock", "running")
-            serving = asyncio.create_task(controller.serve())
+        async with serving(db, node, "dblock") as run:
             await wait_until(lambda: len(sim.invites()) >= 5, 30)
-            locked = threading.Event()
-            holder = threading.Thread(target=lock_sqlite, args=(path, 4.0, locked))
-            holder.start()
+            holder, locked = lock_sqlite(path, 4.0)
             await asyncio.to_thread(locked.wait, 5)
             invites_when_locked = len(sim.invites())
             await asyncio.sleep(3.5)
             during = len(sim.invites()) - invites_when_locked
             await asyncio.to_thread(holder.join)
-            await wait_until(lambda: campaign_status(db, "dblock") == "completed", 90)
-            controller.scheduler.stop()
-            await serving
+            await run.until_completed(90)
             return during
 
     with Simulator(mixed_plan(nums), lab.ports.callees, tmp_path) as sim:
@@ -262,21 +264,13 @@ def test_database_locked_longer_than_the_busy_timeout_resumes(lab, db, prompts, 
     path = db.url[len("sqlite:///"):]
 
     async def go(sim):
-        async with Controller(db, node) as controller:
-            await asyncio.to_thread(set_status, db, "dblong", "running")
-            serving = asyncio.create_task(controller.serve())
+        async with serving(db, node, "dblong") as run:
             await wait_until(lambda: len(sim.invites()) >= 5, 30)
-            locked = threading.Event()
-            holder = threading.Thread(target=lock_sqlite, args=(path, 3.0, locked))
-            holder.start()
+            holder, _locked = lock_sqlite(path, 3.0)
             await asyncio.to_thread(holder.join)
-            await wait_until(lambda: serving.done()
+            await wait_until(lambda: run.task.done()
                              or campaign_status(db, "dblong") == "completed", 60)
-            died = serving.exception() if serving.done() else None
-            controller.scheduler.stop()
-            if not serving.done():
-                await serving
-            return died
+            return run.died()
 
     with Simulator(mixed_plan(nums), lab.ports.callees, tmp_path) as sim:
         died = asyncio.run(go(sim))
@@ -286,20 +280,12 @@ def test_database_locked_longer_than_the_busy_timeout_resumes(lab, db, prompts, 
 
 
 # -- kill -9 at five random points ----------------------------------------------------------------
-def serve(db_url, lab, home, log):
-    cmd = [sys.executable, "-m", "sc_asterisk", "--db", db_url, "serve",
-           "--lab", f"{lab.name}:{(lab.ports.ami - 5038) // 10000}",
-           "--reconcile-after", "3", "--drain-timeout", "30"]
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                            env={**os.environ, "SC_ASTERISK_HOME": str(home)})
-
-
 def answered_records(db, name) -> dict[str, tuple]:
     return {r["id"]: (r["outcome"], tuple(r["segments"])) for r in records(db, name).values()
             if r["outcome"] == "answered" and r["state"] == "finished"}
 
 
-def test_kill_9_at_five_random_points_of_one_campaign(lab, db, prompts, tmp_path, home):
+def test_kill_9_at_five_random_points_of_one_campaign(lab, db, prompts, tmp_path):
     seed = int(os.environ.get("SC_ASTERISK_FAULT_SEED", "9"))
     nums = numbers(63, 60)
     points = sorted(random.Random(seed).sample(range(4, 50), 5))
@@ -309,13 +295,12 @@ def test_kill_9_at_five_random_points_of_one_campaign(lab, db, prompts, tmp_path
     kept: dict[str, tuple] = {}
     with Simulator(mixed_plan(nums, short_ms=1200, long_ms=8000), lab.ports.callees,
                    tmp_path) as sim:
-        proc = serve(db.url, lab, home, log)
+        proc = serve_process(db.url, lab, log)        # SC_ASTERISK_HOME: the `home` fixture
         for point in points:
             wait_sync(lambda: len(sim.invites()) >= point, 40)
             kept.update(answered_records(db, "kill5"))     # committed before the kill
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            proc = serve(db.url, lab, home, log)
+            kill_9(proc)
+            proc = serve_process(db.url, lab, log)
         wait_sync(lambda: campaign_status(db, "kill5") == "completed", 120)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=40) == 0
@@ -327,10 +312,6 @@ def test_kill_9_at_five_random_points_of_one_campaign(lab, db, prompts, tmp_path
     states = Counter(r["state"] for r in rows.values())
     assert states["unknown"] <= 5 * 8, (seed, points, states)   # at most the in-flight ones
     assert states["finished"] >= len(nums) - 5 * 8
-
-
-def wait_sync(predicate, timeout):
-    return asyncio.run(wait_until(predicate, timeout))
 
 
 # -- disk full when writing a report -------------------------------------------------------------
@@ -355,7 +336,6 @@ def cli(db, home, *args):
 
 def test_disk_full_when_writing_a_report(db, tiny_disk, tmp_path, home):
     from sc_asterisk.db.models_privacy import AuditEntry
-    from sc_asterisk.reports.synthetic import create_campaign, insert_calls, synthetic_calls
     script = [("message", 4000), ("notice", 3000)]
     cid = create_campaign(db, "full", script)
     insert_calls(db, cid, synthetic_calls(1500, script))

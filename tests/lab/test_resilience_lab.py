@@ -4,8 +4,6 @@ import asyncio
 import os
 import signal
 import socket
-import subprocess
-import sys
 import urllib.request
 import uuid
 from collections import Counter
@@ -14,28 +12,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from campaigns import attempts, campaign_status, make_campaign, numbers, plan_for, wait_until
+from harness import kill_9, serve_process, serving, wait_sync
 from sc_asterisk.db import Database
 from sc_asterisk.dialer.lifecycle import set_status
 from sc_asterisk.lab.sipp import Simulator
-from sc_asterisk.service import Controller
-
-
-def lab_spec(lab) -> str:
-    return f"{lab.name}:{(lab.ports.ami - 5038) // 10000}"
-
-
-def serve(db_url, lab, agi_port=None, log=None, metrics_port=None):
-    cmd = [sys.executable, "-m", "sc_asterisk", "--db", db_url, "serve", "--lab", lab_spec(lab),
-           "--reconcile-after", "3", "--drain-timeout", "30"]
-    if agi_port:
-        cmd += ["--agi-port", str(agi_port)]
-    if metrics_port:
-        cmd += ["--metrics-port", str(metrics_port)]
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-
-
-def wait_sync(predicate, timeout):
-    return asyncio.run(wait_until(predicate, timeout))
 
 
 def test_kill_9_mid_campaign_then_restart(lab, db, prompts, tmp_path):
@@ -44,12 +24,11 @@ def test_kill_9_mid_campaign_then_restart(lab, db, prompts, tmp_path):
     set_status(db, "crash", "running")
     log = open(tmp_path / "serve.log", "wb")
     with Simulator(plan_for(nums, ring_ms=50, hold_ms=1200), lab.ports.callees, tmp_path) as sim:
-        first = serve(db.url, lab, log=log)
+        first = serve_process(db.url, lab, log)
         wait_sync(lambda: len(sim.invites()) >= 60, 30)
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+        kill_9(first)
         metrics_port = free_port()
-        second = serve(db.url, lab, log=log, metrics_port=metrics_port)
+        second = serve_process(db.url, lab, log, metrics_port=metrics_port)
         wait_sync(lambda: campaign_status(db, "crash") == "completed", 120)
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
         second.send_signal(signal.SIGTERM)
@@ -90,16 +69,13 @@ def test_asterisk_restart_mid_campaign(lab, db, prompts, tmp_path):
     node = lab.node_info()
 
     async def go(sim):
-        async with Controller(db, node) as controller:
-            await asyncio.to_thread(set_status, db, "restart", "running")
-            serving = asyncio.create_task(controller.serve())
+        async with serving(db, node, "restart") as run:
             await wait_until(lambda: len(sim.invites()) >= 10, 20)
             await asyncio.to_thread(lab.down)
             await asyncio.to_thread(lab.up)
-            await wait_until(lambda: campaign_status(db, "restart") == "completed", 60)
-            controller.scheduler.stop()
-            await serving
-            return controller.links[node.name].ami.connections
+            await run.until_completed(60)
+            await run.stop_dialing()
+            return run.controller.links[node.name].ami.connections
 
     with Simulator(plan_for(nums, ring_ms=50, hold_ms=800), lab.ports.callees, tmp_path) as sim:
         connections = asyncio.run(go(sim))
@@ -135,7 +111,7 @@ def test_two_controllers_on_postgresql_never_dial_twice(lab, pg_db, prompts, tmp
     log = open(tmp_path / "serve.log", "wb")
     url = pg_db.engine.url.render_as_string(hide_password=False)
     with Simulator(plan_for(nums, ring_ms=50, hold_ms=600), lab.ports.callees, tmp_path) as sim:
-        procs = [serve(url, lab, agi_port=lab.ports.agi + i, log=log) for i in (0, 1)]
+        procs = [serve_process(url, lab, log, agi_port=lab.ports.agi + i) for i in (0, 1)]
         wait_sync(lambda: campaign_status(pg_db, "twins") == "completed", 90)
         for p in procs:
             p.send_signal(signal.SIGTERM)

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, func, make_url, select, text
 
+from bench.synthetic import T0_MS, create_campaign, insert_calls, synthetic_calls
 from sc_asterisk.cli import main
 from sc_asterisk.cli.common import cli
 from sc_asterisk.config import Settings
@@ -26,7 +27,6 @@ from sc_asterisk.db import CallAttempt, CallRecord, Database
 from sc_asterisk.db.models_privacy import AuditEntry
 from sc_asterisk.reports import ExportOptions, RowFilter, Tariff, compute_figures, export_cdr
 from sc_asterisk.reports.columns import BOOL, EPOCH, FLOAT, INT, STR, segment_roles, typed_row
-from sc_asterisk.reports.synthetic import T0_MS, create_campaign, insert_calls, synthetic_calls
 from sc_asterisk.reports.writers import CsvWriter, iso_ms, iso_ms_texts, neutralise
 
 SCRIPT = [("optout-intro", 4220), ("message", 20000), ("notice", 15000)]
@@ -364,7 +364,7 @@ def test_the_fast_keyed_hmac_is_hmac_sha256_for_any_key_length(key):
 
 
 def test_a_role_played_twice_exports_its_first_play(env):
-    from sc_asterisk.reports.synthetic import Call
+    from bench.synthetic import Call
     twice = create_campaign(env["db"], "twice", [("message", 20000), ("notice", 15000)])
     insert_calls(env["db"], twice, [Call("t-1", "+33199000990", "answered", T0_MS, T0_MS + 1000,
                                          T0_MS + 40000, segments=[

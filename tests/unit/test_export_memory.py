@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from bench.synthetic import T0_MS, create_campaign
 from sc_asterisk.db import Database
-from sc_asterisk.reports.synthetic import T0_MS, create_campaign
 
 ROWS = 120_000
 # Peak RSS growth allowed over the process's size once imports are done. Measured here: about

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from bench.synthetic import T0_MS, Call, create_campaign, insert_calls
 from sc_asterisk.reports import (Tariff, billed_seconds, campaign_figures, format_live_status,
                                  retention_curve, script_position)
-from sc_asterisk.reports.synthetic import T0_MS, Call, create_campaign, insert_calls
 
 KEY = "test-installation-key"
 SCRIPT = [("message", 4000), ("notice", 3000)]

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from ..db import (AudioAsset, CallAttempt, CallRecord, Campaign, CampaignSegment, Contact,
-                  Database, SegmentListen)
+from sc_asterisk.db import (AudioAsset, CallAttempt, CallRecord, Campaign, CampaignSegment,
+                            Contact, Database, SegmentListen)
 
 T0_MS = 1_714_550_400_000  # 2024-05-01T08:00:00Z
 
