@@ -156,7 +156,7 @@ class AmiClient:
 
             await ami.originate(channel="PJSIP/+33100000000@lab", channel_id="att-1",
                                 context="sc-broadcast", exten="s", timeout_ms=30000,
-                                variables={chanvars.SC_CAMPAIGN: "7"})
+                                variables={"GREETING": "short"})
         """
         fields = {"Action": "Originate", "ActionID": originate_action_id(channel_id),
                   "Channel": channel, "Context": context, "Exten": exten,

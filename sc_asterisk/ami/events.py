@@ -99,9 +99,6 @@ class Hangup:
                    _stamp_ms(fields))
 
 
-CallEvent = OriginateResult | ChannelState | Hangup
-
-
 def channel_states(messages: list[Mapping[str, str]]) -> dict[str, str]:
     """The channels a ``CoreShowChannels`` answer lists: channel id -> state.
 
