@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, TypeVar
 
 from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
 
 from ..aio import within
 from ..errors import AmiError
+from .events import ChannelState, Hangup, OriginateResult, channel_states, originate_action_id
 
 log = logging.getLogger(__name__)
 # panoramisk logs whole AMI messages (dialed numbers, caller IDs) at DEBUG and pending actions
@@ -30,8 +31,14 @@ log = logging.getLogger(__name__)
 logging.getLogger("panoramisk").setLevel(logging.WARNING)
 
 EventCallback = Callable[[dict[str, str]], Any]
+Event = TypeVar("Event", OriginateResult, ChannelState, Hangup)
 _DISABLED = 10 ** 9  # panoramisk's own pinger is replaced by the watchdog
 MAX_RECONNECT_S = 16
+
+
+class AmiRefused(AmiError):
+    """Asterisk answered the action with Error: it did not do it (a refused Originate dialed
+    nobody)."""
 
 
 class _TolerantProtocol(AMIProtocol):
@@ -53,7 +60,7 @@ class AmiClient:
 
         ami = AmiClient("127.0.0.1", 5038, "sc-controller", secret)
         await ami.connect()
-        ami.on("Hangup", lambda event: print(event["Uniqueid"]))
+        ami.subscribe(Hangup, lambda hangup: print(hangup.channel_id, hangup.cause))
         await ami.action({"Action": "Ping"})
     """
 
@@ -129,45 +136,83 @@ class AmiClient:
     async def action(self, fields: dict[str, str], timeout: float | None = None) -> dict[str, str]:
         """Send one action and return its first response as a dict.
 
-        Raises AmiError when the link is down, the action times out, or Asterisk answers Error.
-        An action is sent once: it is never replayed after a reconnect.
+        Raises AmiRefused when Asterisk answers Error, AmiError when the link is down or the
+        action times out. An action is sent once: it is never replayed after a reconnect.
         """
+        self._require_link()
+        return (await self._send(fields, timeout, event_list=False))[0]
+
+    async def originate(self, *, channel: str, channel_id: str, context: str, exten: str,
+                        timeout_ms: int, priority: int = 1, caller_id: str | None = None,
+                        variables: Mapping[str, str] | None = None) -> None:
+        """Start an asynchronous call; return once Asterisk has queued it.
+
+        The call is then followed through events (``subscribe``): *channel_id* names it there,
+        in its OriginateResult as in its ChannelState and Hangup events. Raises AmiRefused when
+        Asterisk refused it (nothing was dialed) and AmiError when its fate is unknown (it may
+        have left); it is never re-sent.
+
+        Example::
+
+            await ami.originate(channel="PJSIP/+33100000000@lab", channel_id="att-1",
+                                context="sc-broadcast", exten="s", timeout_ms=30000,
+                                variables={"GREETING": "short"})
+        """
+        fields = {"Action": "Originate", "ActionID": originate_action_id(channel_id),
+                  "Channel": channel, "Context": context, "Exten": exten,
+                  "Priority": str(priority), "Timeout": str(timeout_ms), "Async": "true",
+                  "ChannelId": channel_id,
+                  "Variable": [f"{name}={value}" for name, value in (variables or {}).items()]}
+        if caller_id:
+            fields["CallerID"] = caller_id
+        await self.action(fields)
+
+    async def live_channels(self) -> dict[str, str]:
+        """The node's channels now: channel id -> state ("Up", "Ringing"...).
+
+        Raises AmiError when the node cannot say (link down, no answer, refused).
+        Example: ``"att-1" in await ami.live_channels()``.
+        """
+        self._require_link()
+        messages = await self._send({"Action": "CoreShowChannels"}, None, event_list=True)
+        return channel_states([flatten(m) for m in messages])
+
+    def subscribe(self, kind: type[Event], callback: Callable[[Event], Any]) -> None:
+        """Call *callback(event)* with every event of *kind* (OriginateResult, ChannelState or
+        Hangup); an event of that name that does not parse is passed over.
+
+        Example: ``ami.subscribe(Hangup, lambda hangup: print(hangup.cause))``
+        """
+        def typed(fields: dict[str, str]) -> Any:
+            event = kind.parse(fields)
+            return None if event is None else callback(event)
+        self.on(kind.AMI_EVENT, typed)
+
+    def _require_link(self) -> None:
         if not self.connected:
             raise AmiError(f"AMI link to {self.host}:{self.port} is down",
                            fix="wait for the reconnect or check the node")
-        return await self._send(fields, timeout)
 
-    async def _send(self, fields: dict[str, str], timeout: float | None) -> dict[str, str]:
+    async def _send(self, fields: dict[str, str], timeout: float | None, *, event_list: bool
+                    ) -> list[dict[str, str]]:
+        """The one path of every action: sent once, awaited with a timeout, refused on Error.
+        Returns its messages: the response, then the events of an *event_list* answer."""
         check_fields(fields)
-        future = self.manager.send_action(dict(fields), as_list=False)
+        # An event list is left to panoramisk to recognise ("EventList: start"): forced, an
+        # Error answer would wait for a list end that never comes. Anything else resolves on
+        # the first response (an Async Originate's "queued", not the call's end).
+        future = self.manager.send_action(dict(fields), as_list=None if event_list else False)
         try:
-            message = await within(asyncio.shield(future), timeout or self.action_timeout)
+            answer = await within(asyncio.shield(future), timeout or self.action_timeout)
         except asyncio.TimeoutError:
             raise AmiError(f"AMI action {fields.get('Action')} got no answer in time",
                            fix="the node may be overloaded; check it with sc-asterisk lab status") \
                 from None
-        response = dict(message.items())
-        if response.get("Response") in ("Error", "Failure", "Fail"):
-            raise AmiError(f"AMI {fields.get('Action')} refused: {response.get('Message', '')}",
-                           fix="see the Asterisk log")
-        return response
-
-    async def action_list(self, fields: dict[str, str], timeout: float | None = None
-                          ) -> list[dict[str, str]]:
-        """Send an action whose answer is an event list (e.g. CoreShowChannels)."""
-        if not self.connected:
-            raise AmiError(f"AMI link to {self.host}:{self.port} is down",
-                           fix="wait for the reconnect or check the node")
-        check_fields(fields)
-        future = self.manager.send_action(dict(fields), as_list=True)
-        try:
-            messages = await within(asyncio.shield(future), timeout or self.action_timeout)
-        except asyncio.TimeoutError:
-            raise AmiError(f"AMI action {fields.get('Action')} got no answer in time",
-                           fix="the node may be overloaded") from None
-        if not isinstance(messages, list):
-            messages = [messages]
-        return [dict(m.items()) for m in messages]
+        messages = [dict(m.items()) for m in (answer if isinstance(answer, list) else [answer])]
+        if messages[0].get("Response") in ("Error", "Failure", "Fail"):
+            raise AmiRefused(f"AMI {fields.get('Action')} refused: "
+                             f"{messages[0].get('Message', '')}", fix="see the Asterisk log")
+        return messages
 
     def on_login(self, callback: Callable[[], Any]) -> None:
         """Call *callback()* after every successful login (the first and each reconnect)."""
@@ -227,15 +272,11 @@ class AmiClient:
 
     def _fail_pending(self) -> None:
         """Fail what panoramisk would re-send after a reconnect (never replay an Originate)."""
-        awaiting = self.manager.awaiting_actions
-        while awaiting:
-            action = awaiting.popleft()
-            if not action.future.done():
-                action.future.set_exception(AmiError(
-                    f"AMI link lost before {action['action']} was answered",
-                    fix="the call may or may not have started; reconciliation decides"))
         protocol = self.manager.protocol
-        for action in list(getattr(protocol, "responses", {}).values()) if protocol else []:
+        unanswered = list(self.manager.awaiting_actions)
+        self.manager.awaiting_actions.clear()
+        unanswered += list(getattr(protocol, "responses", {}).values()) if protocol else []
+        for action in unanswered:
             if not action.future.done():
                 action.future.set_exception(AmiError(
                     f"AMI link lost before {action['action']} was answered",
@@ -262,7 +303,7 @@ class AmiClient:
             if not self.connected:
                 continue
             try:
-                await self._send({"Action": "Ping"}, self.ping_timeout)
+                await self._send({"Action": "Ping"}, self.ping_timeout, event_list=False)
             except AmiError:
                 log.warning("%s: no Ping answer in %.1fs, dropping the link", self.name,
                             self.ping_timeout)

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Callable
 
 from ..agi import AgiHangup, AgiSession
+from ..chanvars import AMDCAUSE, AMDSTATUS
 from .player import PlayResult, Script, play
 from .store import CallStore
 
@@ -52,8 +53,8 @@ class BroadcastHandler:
     async def _apply_amd(self, session: AgiSession, attempt_id: str, script: Script
                          ) -> Script | None:
         """Record what AMD() found; return the script to play, or None to hang up."""
-        status = (await session.command("GET VARIABLE AMDSTATUS")).data or "NOTSURE"
-        cause = (await session.command("GET VARIABLE AMDCAUSE")).data or ""
+        status = (await session.command(f"GET VARIABLE {AMDSTATUS}")).data or "NOTSURE"
+        cause = (await session.command(f"GET VARIABLE {AMDCAUSE}")).data or ""
         await self.store.save_amd(attempt_id, status, cause)
         if status != "MACHINE" or script.amd_policy == "play":
             return script

@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .. import chanvars
 from ..aio import within
-from ..ami import AmiClient
+from ..ami import AmiClient, AmiRefused, ChannelState, Hangup, OriginateResult
 from ..callflow.amd import parse_amd
 from ..errors import AmiError
 from .claim import Claim
-from .outcomes import as_int
 
 log = logging.getLogger(__name__)
 
@@ -56,48 +56,47 @@ class CallTracker:
         self.on_answer = on_answer   # persists the answer, so a successor controller knows it
 
     def watch(self, ami: AmiClient) -> None:
-        ami.on("OriginateResponse", self._on_originate_response)
-        ami.on("Newstate", self._on_newstate)
-        ami.on("Hangup", self._on_hangup)
+        ami.subscribe(OriginateResult, self._on_originate_result)
+        ami.subscribe(ChannelState, self._on_channel_state)
+        ami.subscribe(Hangup, self._on_hangup)
 
     def agi_started(self, attempt_id: str) -> None:
         flight = self.flights.get(attempt_id)
         if flight is not None:
-            self._answered(flight, {})
+            self._answered(flight, None)
 
     def agi_finished(self, attempt_id: str) -> None:
         flight = self.flights.get(attempt_id)
         if flight is not None:
             flight.agi_done.set()
 
-    def _on_originate_response(self, event: dict) -> None:
-        action_id = event.get("ActionID", "")
-        flight = self.flights.get(action_id[3:]) if action_id.startswith("sc-") else None
+    def _on_originate_result(self, result: OriginateResult) -> None:
+        flight = self.flights.get(result.channel_id)
         if flight is None:
             return
-        flight.reason = as_int(event.get("Reason"))
-        if event.get("Response") == "Success":
-            self._answered(flight, event)
+        flight.reason = result.reason
+        if result.answered:
+            self._answered(flight, result.at_ms)
         flight.responded.set()
 
-    def _on_newstate(self, event: dict) -> None:
-        flight = self.flights.get(event.get("Uniqueid", ""))
-        if flight is not None and event.get("ChannelStateDesc") == "Up":
-            self._answered(flight, event)
+    def _on_channel_state(self, change: ChannelState) -> None:
+        flight = self.flights.get(change.channel_id)
+        if flight is not None and change.up:
+            self._answered(flight, change.at_ms)
 
-    def _answered(self, flight: Flight, event: dict) -> None:
+    def _answered(self, flight: Flight, at_ms: int | None) -> None:
         if flight.answered:
             return
-        flight.answered, flight.answer_ms = True, _event_ms(event)
+        flight.answered, flight.answer_ms = True, _event_ms(at_ms)
         if self.on_answer is not None:
             self.on_answer(flight.attempt_id, flight.answer_ms)
 
-    def _on_hangup(self, event: dict) -> None:
-        flight = self.flights.get(event.get("Uniqueid", ""))
+    def _on_hangup(self, hangup: Hangup) -> None:
+        flight = self.flights.get(hangup.channel_id)
         if flight is None:
             return
-        flight.end_ms = _event_ms(event)
-        flight.cause, flight.cause_txt = as_int(event.get("Cause")), event.get("Cause-txt")
+        flight.end_ms = _event_ms(hangup.at_ms)
+        flight.cause, flight.cause_txt = hangup.cause, hangup.cause_text
         flight.hung_up.set()
 
     async def originate(self, ami: AmiClient, flight: Flight, channel: str, agi_url: str) -> str:
@@ -109,28 +108,25 @@ class CallTracker:
         of a call comes back to the controller that dialed it, even with several controllers.
         """
         claim = flight.claim
-        fields = {"Action": "Originate", "ActionID": f"sc-{claim.attempt_id}", "Channel": channel,
-                  "Context": "sc-broadcast", "Exten": "s", "Priority": "1",
-                  "Timeout": str(claim.ring_timeout_s * 1000), "Async": "true",
-                  "ChannelId": claim.attempt_id,
-                  "Variable": [f"SC_ATTEMPT={claim.attempt_id}", f"SC_AGI={agi_url}",
-                               f"SC_CAMPAIGN={claim.campaign_id}"]}
+        variables = {chanvars.SC_AGI: agi_url, chanvars.SC_CAMPAIGN: str(claim.campaign_id)}
         amd = parse_amd(claim.amd)
         if amd is not None:
-            fields["Variable"] += ["SC_AMD=1", f"SC_AMD_ARGS={amd.args}"]
-        if claim.caller_id:
-            fields["CallerID"] = claim.caller_id
+            variables |= {chanvars.SC_AMD: "1", chanvars.SC_AMD_ARGS: amd.args}
         self.flights[claim.attempt_id] = flight
         if not ami.connected:
             return "not_sent"           # never left: the attempt goes back to the queue
         try:
-            await ami.action(fields)
+            await ami.originate(channel=channel, channel_id=claim.attempt_id,
+                                context="sc-broadcast", exten="s",
+                                timeout_ms=claim.ring_timeout_s * 1000,
+                                caller_id=claim.caller_id, variables=variables)
             return "originating"
+        except AmiRefused as exc:
+            log.error("attempt %s: originate refused: %s", claim.attempt_id, exc)
+            return "failed"
         except AmiError as exc:
-            refused = "refused" in str(exc)
-            log.error("attempt %s: originate %s: %s", claim.attempt_id,
-                      "refused" if refused else "fate unknown", exc)
-            return "failed" if refused else "unknown"
+            log.error("attempt %s: originate fate unknown: %s", claim.attempt_id, exc)
+            return "unknown"
 
     async def follow(self, flight: Flight) -> None:
         """Wait until the call is over: hung up, and recorded by the call flow if answered."""
@@ -165,12 +161,9 @@ class CallTracker:
         self.flights.pop(attempt_id, None)
 
 
-def _event_ms(event: dict) -> int:
-    stamp = event.get("Timestamp")
-    try:
-        return int(float(stamp) * 1000) if stamp else now_ms()
-    except ValueError:
-        return now_ms()
+def _event_ms(at_ms: int | None) -> int:
+    """When Asterisk says it happened, or now when it did not say."""
+    return now_ms() if at_ms is None else at_ms
 
 
 async def _wait_all(events: list[asyncio.Event], timeout: float, attempt_id: str) -> None:

@@ -14,14 +14,12 @@ log = logging.getLogger(__name__)
 
 
 async def live_channels(ami: AmiClient) -> dict[str, str] | None:
-    """The node's channels: Uniqueid (our ChannelId) -> state ("Up", "Ringing"...), or None
+    """The node's channels: channel id (our attempt id) -> state ("Up", "Ringing"...), or None
     when the node cannot say."""
     try:
-        events = await ami.action_list({"Action": "CoreShowChannels"})
+        return await ami.live_channels()
     except AmiError:
         return None
-    return {e.get("Uniqueid", ""): e.get("ChannelStateDesc", "")
-            for e in events if e.get("Event") == "CoreShowChannel"}
 
 
 def take_orphans(s, controller_id: str, stale_before_ms: int,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from ..aio import within
 from ..agi import AgiServer
 from ..ami import AmiClient
+from ..chanvars import SC_AGI, SC_SOUNDS
 from ..errors import AmiError, ScError
 from ..nodes import NodeInfo
 from .link import ami_link, cli
@@ -119,8 +120,8 @@ async def _check_dialplan(ami: AmiClient, info: NodeInfo, report: CheckReport) -
         report.add("dialplan", False, f"missing context {', '.join(missing)} "
                                       "(include sc-dialplan.conf: see sc-asterisk asterisk render)")
         return
-    expected = {"SC_AGI": f"agi://{info.agi_host}:{info.agi_port}",
-                "SC_SOUNDS": info.asterisk_sounds_dir}
+    expected = {SC_AGI: f"agi://{info.agi_host}:{info.agi_port}",
+                SC_SOUNDS: info.asterisk_sounds_dir}
     wrong = []
     for name, want in expected.items():
         try:
@@ -133,7 +134,7 @@ async def _check_dialplan(ami: AmiClient, info: NodeInfo, report: CheckReport) -
         report.add("dialplan", False, "; ".join(wrong) + " (re-render the globals and reload)")
     else:
         report.add("dialplan", True, f"contexts {', '.join(REQUIRED_CONTEXTS)}; "
-                                     f"SC_AGI={expected['SC_AGI']}")
+                                     f"{SC_AGI}={expected[SC_AGI]}")
 
 
 async def _check_fastagi(ami: AmiClient, info: NodeInfo, agi_bind: str, timeout: float,

@@ -69,6 +69,14 @@ def frames(wire: bytes) -> list[dict[str, list[str]]]:
     return out
 
 
+def follow_watched(client: AmiClient, tracker: CallTracker) -> Flight:
+    """*tracker* follows *client*'s events, with one call in flight: WATCHED's."""
+    tracker.watch(client)
+    flight = Flight(Claim(WATCHED, "+33199000001", "n1", "lab", None, 5, 7000))
+    tracker.flights[WATCHED] = flight
+    return flight
+
+
 # -- the parser ----------------------------------------------------------------------------
 HEADER_NAMES = st.sampled_from(["Event", "Response", "ActionID", "Uniqueid", "Cause",
                                 "ChannelStateDesc", "Timestamp", "Message", "Output", "x"])
@@ -102,9 +110,7 @@ def test_a_garbled_message_costs_only_itself(hostile, cuts, raw):
     async def main():
         client = AmiClient("127.0.0.1", 1, "u", "s")
         tracker = CallTracker()
-        tracker.watch(client)
-        flight = Flight(Claim(WATCHED, "+33199000001", "n1", "lab", None, 5, 7000))
-        tracker.flights[WATCHED] = flight
+        flight = follow_watched(client, tracker)
         seen = []
         client.on("Hangup", lambda e: seen.append(str(e.get("Uniqueid", ""))))
         proto, transport = attach(client)
@@ -136,15 +142,32 @@ def test_event_dispatch_never_raises_and_never_touches_an_unnamed_call(headers):
     async def main():
         client = AmiClient("127.0.0.1", 1, "u", "s")
         tracker = CallTracker(on_answer=lambda *a: None)
-        tracker.watch(client)
-        flight = Flight(Claim(WATCHED, "+33199000001", "n1", "lab", None, 5, 7000))
-        tracker.flights[WATCHED] = flight
+        flight = follow_watched(client, tracker)
         client._dispatch(client.manager, Message(headers))
         client.close()
         return flight
 
     flight = asyncio.run(main())
     assert not (flight.answered or flight.hung_up.is_set() or flight.responded.is_set())
+
+
+@settings(max_examples=100, deadline=None)
+@given(stamp=st.one_of(st.sampled_from(["nan", "inf", "-inf", "1e999", "", "x"]),
+                       st.text(st.characters(blacklist_characters="\r\n"), max_size=12)))
+def test_a_hangup_with_a_garbled_time_still_ends_its_call(stamp):
+    """Asterisk's time is a nicety: without a usable one, the call still ends (now)."""
+    async def main():
+        client = AmiClient("127.0.0.1", 1, "u", "s")
+        tracker = CallTracker()
+        flight = follow_watched(client, tracker)
+        proto, _ = attach(client)
+        proto.data_received(f"Event: Hangup{EOL}Uniqueid: {WATCHED}{EOL}Timestamp: {stamp}{EOL}"
+                            f"Cause: 16{EOL}{EOL}".encode())
+        client.close()
+        return flight
+
+    flight = asyncio.run(main())
+    assert flight.hung_up.is_set() and flight.cause == 16 and flight.end_ms is not None
 
 
 # -- what we write: one action per call, whatever the values -------------------------------------
