@@ -54,7 +54,8 @@ def script_ms(s: Session, campaign_id: int) -> int:
 
 def next_due_ms(s: Session, campaign_id: int) -> int | None:
     return s.scalar(select(func.min(CallAttempt.not_before_ms))
-                    .where(CallAttempt.campaign_id == campaign_id, CallAttempt.state == AttemptState.QUEUED))
+                    .where(CallAttempt.campaign_id == campaign_id,
+                           CallAttempt.state == AttemptState.QUEUED))
 
 
 def open_attempts(s: Session, campaign_id: int) -> int:
@@ -96,5 +97,8 @@ def orphaned_inflight(s: Session, lease_id: str, stale_before_ms: int) -> list[C
 
 
 def cancel_queued(s: Session, campaign_id: int) -> None:
+    """Cancel every attempt of the campaign that may still be cancelled (not dialed yet)."""
+    cancelled = AttemptState.CANCELLED
     s.execute(update(CallAttempt).where(CallAttempt.campaign_id == campaign_id,
-                                        CallAttempt.state == AttemptState.QUEUED).values(state="cancelled"))
+                                        CallAttempt.state.in_(allowed_from(cancelled)))
+              .values(state=cancelled))
