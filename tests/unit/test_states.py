@@ -103,3 +103,20 @@ def test_campaign_statuses():
     assert not campaign_may_become("completed", CampaignStatus.RUNNING)
     assert not campaign_may_become("cancelled", CampaignStatus.RUNNING)
     assert not campaign_may_become("draft", CampaignStatus.PAUSED)
+
+
+def test_cancelling_a_campaign_cancels_only_what_was_not_dialed(db):
+    from sc_asterisk.dialer.lifecycle import set_status
+    from sc_asterisk.errors import ConfigError
+    with db.session() as s:
+        campaign = Campaign(name="stop-it", status="running")
+        s.add(campaign)
+        s.flush()
+        for state in (A.QUEUED, A.QUEUED, A.ORIGINATING, A.FINISHED):
+            s.add(CallAttempt(campaign_id=campaign.id, number="+33199000000", state=state))
+    assert set_status(db, "stop-it", "cancelled") == CampaignStatus.CANCELLED
+    with db.session() as s:
+        assert sorted(a.state for a in s.query(CallAttempt)) == [
+            A.CANCELLED, A.CANCELLED, A.FINISHED, A.ORIGINATING]
+    with pytest.raises(ConfigError):
+        set_status(db, "stop-it", "running")
