@@ -16,6 +16,8 @@ from typing import Any, Mapping
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from ..db.models import CallAttempt
 
@@ -106,8 +108,17 @@ def transition(s: Session, attempt_id: str, to: AttemptState, *, controller: str
 
     Example: ``transition(s, attempt_id, AttemptState.FINISHED, controller=me)``
     """
-    stmt = update(CallAttempt).where(CallAttempt.id == attempt_id,
-                                     CallAttempt.state.in_(allowed_from(to)))
+    # A Core UPDATE (no ORM bulk-update machinery): this runs on every claim and every end of
+    # call, on the one database thread of the controller.
+    row = CallAttempt.__table__.c
+    changes = {"state": to, **(values or {})}
+    stmt = update(CallAttempt.__table__).where(row.id == attempt_id,
+                                               row.state.in_(allowed_from(to)))
     if controller is not None:
-        stmt = stmt.where(CallAttempt.controller == controller)
-    return s.execute(stmt.values(state=to, **(values or {}))).rowcount == 1
+        stmt = stmt.where(row.controller == controller)
+    happened = s.execute(stmt.values(**changes)).rowcount == 1
+    loaded = s.identity_map.get(identity_key(CallAttempt, attempt_id)) if happened else None
+    if loaded is not None:        # an attempt already loaded in *s* stays in step with its row
+        for key, value in changes.items():
+            set_committed_value(loaded, key, value)
+    return happened

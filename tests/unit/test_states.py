@@ -120,3 +120,14 @@ def test_cancelling_a_campaign_cancels_only_what_was_not_dialed(db):
             A.CANCELLED, A.CANCELLED, A.FINISHED, A.ORIGINATING]
     with pytest.raises(ConfigError):
         set_status(db, "stop-it", "running")
+
+
+def test_an_attempt_loaded_in_the_session_follows_its_transition(db, attempt):
+    make, _read = attempt
+    attempt_id = make(A.ORIGINATING)
+    with db.session() as s:
+        loaded = s.get(CallAttempt, attempt_id)
+        assert transition(s, attempt_id, A.QUEUED, values={"node": None, "controller": None})
+        assert (loaded.state, loaded.node, loaded.controller) == (A.QUEUED, None, None)
+        assert not transition(s, attempt_id, A.FINISHED)
+        assert loaded.state == A.QUEUED
