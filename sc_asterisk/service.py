@@ -1,19 +1,20 @@
 """The controller: AMI links to the nodes, the FastAGI server and the dialing loop, started
 and stopped as one, with a heartbeat lease and reconciliation of dead controllers' calls.
 
-Used by ``campaign run`` (one campaign, then exit), ``serve`` and ``demo``; one shutdown path.
+Used by ``campaign run`` (one campaign, then exit), ``serve`` and ``demo``; one shutdown path,
+signals included.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import signal
 import socket
 import uuid
 
 from sqlalchemy import select
 
-from .aio import within
 from .agi import AgiServer
 from .audio import publish
 from .ami import AmiClient
@@ -22,12 +23,13 @@ from .callflow.store import CallStore
 from .config import Settings
 from .contacts.suppression import dial_check
 from .db import Database
-from .db.dialer_queries import heartbeat, mark_answered
+from .db.dialer_queries import heartbeat, record_answer
 from .db.models import Campaign, ControllerLease
-from .dialer.calls import CallTracker, Flight, now_ms
-from .dialer.claim import Claim
+from .db.worker import DbWorker
+from .dialer.calls import CallTracker, now_ms
 from .dialer.reconcile import live_channels, take_orphans
 from .dialer.scheduler import NodeLink, Scheduler
+from .dialer.states import AttemptState, CampaignStatus, transition
 from .nodes import NodeInfo
 from .metrics import Metrics
 
@@ -53,7 +55,8 @@ class Controller:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.stale_after_ms = int(stale_after_s * 1000)
         self.metrics = Metrics()
-        self.store = CallStore(db)
+        self.worker = DbWorker(db)
+        self.store = CallStore(self.worker)
         self.tracker = CallTracker(on_answer=self._persist_answer)
         self.links = {}
         for node in nodes:
@@ -64,7 +67,7 @@ class Controller:
             self.links[node.name] = NodeLink(node, ami, (max_channels or {}).get(
                 node.name, node.max_channels))
         agi_port = agi_port or nodes[0].agi_port
-        self.scheduler = Scheduler(self.store, self.tracker, self.links, self.id, agi_port,
+        self.scheduler = Scheduler(self.worker, self.tracker, self.links, self.id, agi_port,
                                    dial_check=dial_check(self.key), metrics=self.metrics)
         self.agi = AgiServer({"broadcast": BroadcastHandler(self.store, self.key,
                                                             self.tracker.agi_started,
@@ -74,8 +77,8 @@ class Controller:
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
-        await self.store.run(self._register)
-        await self.store.run(self._publish_callback_prompts)
+        await self.worker.transaction(self._register)
+        await self.worker.transaction(self._publish_callback_prompts)
         await self.agi.start()
         connected = 0
         for link in self.links.values():
@@ -95,17 +98,15 @@ class Controller:
         if not await self.scheduler.drain(drain_s):
             # Left as they are in the database: the next controller reconciles them.
             log.warning("calls still up after %.0fs; stopping anyway", drain_s)
-            for task in list(self.scheduler.calls):
-                task.cancel()
-            await asyncio.gather(*self.scheduler.calls, return_exceptions=True)
+            await self.scheduler.cancel_calls()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for link in self.links.values():
             link.ami.close()
         await self.agi.stop()
-        await self.store.run(self._unregister)
-        self.store.executor.shutdown(wait=True)
+        await self.worker.transaction(self._unregister)
+        await self.worker.close()
 
     async def __aenter__(self) -> "Controller":
         await self.start()
@@ -117,41 +118,72 @@ class Controller:
     async def run_campaign(self, name: str) -> None:
         """Start the campaign if it is a draft, and dial until it completes or is stopped."""
         from .dialer.lifecycle import set_status
-        await self.store.run(set_status, self.db, name, "running")
+        await self.worker.run(set_status, self.db, name, CampaignStatus.RUNNING)
         await self.scheduler.run(only=name)
 
     async def serve(self) -> None:
         """Dial every running campaign until stop() is called."""
         await self.scheduler.run()
 
-    # -- lease, reconciliation, resync ----------------------------------------------------------
-    def _register(self) -> None:
-        with self.db.session() as s:
-            s.add(ControllerLease(id=self.id, host=socket.gethostname(), pid=os.getpid(),
-                                  started_ms=now_ms(), heartbeat_ms=now_ms()))
+    async def serve_until_signal(self, drain_s: float, metrics_port: int = 0) -> int:
+        """Start, dial every running campaign until SIGTERM or SIGINT, then stop originating,
+        let live calls finish (at most *drain_s* seconds) and stop. Returns the exit status:
+        0, or 1 when the dialing loop failed (a supervisor restarts us).
 
-    def _publish_callback_prompts(self) -> None:
+        Example: ``sys.exit(asyncio.run(controller.serve_until_signal(drain_s=120)))``
+        """
+        await self.start()
+        if metrics_port:
+            self.metrics.serve(metrics_port)
+        loop = asyncio.get_running_loop()
+        signalled = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, signalled.set)
+        try:
+            serving = asyncio.create_task(self.serve())
+            stopping = asyncio.create_task(signalled.wait())
+            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if serving.done() and serving.exception() is not None:
+                # the dialing loop died: stop loudly instead of idling
+                log.error("the dialing loop failed: %s", serving.exception())
+                await self.stop(drain_s=drain_s)
+                return 1
+            log.info("stopping: no new calls; waiting up to %.0fs for live calls", drain_s)
+            self.scheduler.stop()
+            await serving
+            await self.stop(drain_s=drain_s)
+            log.info("stopped")
+            return 0
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    # -- lease, reconciliation, resync ----------------------------------------------------------
+    def _register(self, s) -> None:
+        s.add(ControllerLease(id=self.id, host=socket.gethostname(), pid=os.getpid(),
+                              started_ms=now_ms(), heartbeat_ms=now_ms()))
+
+    def _publish_callback_prompts(self, s) -> None:
         """People may call a campaign's number back at any time: its prompts must be on every
         node before the first inbound call, not only once the campaign dials."""
-        with self.db.session() as s:
-            campaigns = s.scalars(select(Campaign).where(Campaign.caller_id.is_not(None),
-                                                         Campaign.status != "cancelled"))
-            for asset in {seg.asset.id: seg.asset for c in campaigns for seg in c.segments}.values():
-                for link in self.links.values():
-                    publish(asset, link.info.sounds_dir)
+        campaigns = s.scalars(select(Campaign).where(Campaign.caller_id.is_not(None),
+                                                     Campaign.status != CampaignStatus.CANCELLED))
+        for asset in {seg.asset.id: seg.asset for c in campaigns for seg in c.segments}.values():
+            for link in self.links.values():
+                publish(asset, link.info.sounds_dir)
 
-    def _unregister(self) -> None:
-        with self.db.session() as s:
-            lease = s.get(ControllerLease, self.id)
-            if lease is not None:
-                s.delete(lease)
+    def _unregister(self, s) -> None:
+        lease = s.get(ControllerLease, self.id)
+        if lease is not None:
+            s.delete(lease)
 
     async def _housekeeping(self) -> None:
         # Beat several times per staleness period, so a live controller never looks dead.
         every_s = min(2.0, max(0.25, self.stale_after_ms / 4000))
         while True:
             try:
-                await self.store.run(self._beat)
+                await self.worker.transaction(heartbeat, self.id, now_ms())
                 await self.reconcile()
                 for name, link in self.links.items():
                     self.metrics.ami_up.labels(name).set(1 if link.ami.connected else 0)
@@ -159,57 +191,30 @@ class Controller:
                 log.exception("housekeeping failed")
             await asyncio.sleep(every_s)
 
-    def _beat(self) -> None:
-        with self.db.session() as s:
-            heartbeat(s, self.id, now_ms())
-
     async def reconcile(self) -> None:
         """Adopt or close attempts left in flight by controllers whose heartbeat stopped."""
         channels = {name: (await live_channels(link.ami)) if link.ami.connected else None
                     for name, link in self.links.items()}
-        adopted = await self.store.run(self._take_orphans, channels)
+        adopted = await self.worker.transaction(take_orphans, self.id,
+                                                now_ms() - self.stale_after_ms, channels)
         for attempt_id, node, answer_ms in adopted:
-            claim = Claim(attempt_id, "", node, "", None, 0, 0)
-            flight = Flight(claim, answered=answer_ms is not None, answer_ms=answer_ms)
-            flight.responded.set()
-            flight.agi_done.set()     # its call flow died with the old controller
-            self.tracker.flights[attempt_id] = flight
-            self.scheduler.calls.add(asyncio.create_task(self._settle_adopted(flight)))
-
-    def _take_orphans(self, channels):
-        with self.db.session() as s:
-            return take_orphans(s, self.id, now_ms() - self.stale_after_ms, channels)
-
-    async def _settle_adopted(self, flight: Flight, poll_s: float = 2.0) -> None:
-        # Its Hangup event may have come before we adopted it: look at the node as well.
-        link = self.links[flight.claim.node]
-        while not flight.hung_up.is_set():
-            try:
-                await within(flight.hung_up.wait(), poll_s)
-            except asyncio.TimeoutError:
-                live = await live_channels(link.ami) if link.ami.connected else None
-                if live is not None and flight.attempt_id not in live:
-                    flight.end_ms = now_ms()
-                    break
-        from .dialer.finish import finish_attempt
-
-        def write():
-            with self.db.session() as s:
-                return finish_attempt(s, flight, "originating")
-        await asyncio.shield(self.store.run(write))
-        self.tracker.forget(flight.attempt_id)
+            self.scheduler.adopt(attempt_id, node, answer_ms)
 
     def _persist_answer(self, attempt_id: str, answer_ms: int) -> None:
-        asyncio.ensure_future(self.store.run(_mark_answered, self.db, attempt_id, answer_ms))
+        # A write that must finish (a successor controller must know the callee was rung):
+        # the worker keeps it until it is done, and close() waits for it.
+        self.worker.submit(_mark_answered, self.id, attempt_id, answer_ms)
 
     async def _resync(self, node: str) -> None:
         """After a (re)login: flights whose channel vanished while the link was down end now."""
         link = self.links[node]
-        if not any(f.claim.node == node for f in self.tracker.flights.values()):
+        if not self.tracker.follows_on(node):
             return
         self.tracker.node_lost(node, await live_channels(link.ami))
 
 
-def _mark_answered(db: Database, attempt_id: str, answer_ms: int) -> None:
-    with db.session() as s:
-        mark_answered(s, attempt_id, answer_ms)
+def _mark_answered(s, controller: str, attempt_id: str, answer_ms: int) -> None:
+    """The attempt was answered: recorded at once, so that a successor controller knows the
+    callee was rung and never redials."""
+    transition(s, attempt_id, AttemptState.ANSWERED, controller=controller)
+    record_answer(s, attempt_id, answer_ms)

@@ -1,27 +1,23 @@
 """What the call flow reads and writes in the database: a campaign's script, the per-segment
-listen results, opt-outs, inbound callback calls. Runs in one worker thread so a slow
-database never stalls the audio of other calls (Asterisk keeps playing meanwhile)."""
+listen results, opt-outs, inbound callback calls. Every query runs on the controller's
+database worker (``db.worker``), so a slow database never stalls the audio of other calls."""
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from ..audio import asterisk_name
 from ..contacts.numbers import NumberRejected, to_e164
 from ..contacts.suppression import SuppressionStore
-from ..db import CallAttempt, CallRecord, Campaign, Database, SegmentListen
+from ..db import CallAttempt, CallRecord, Campaign, SegmentListen
+from ..db.worker import DbWorker
+from ..dialer.outcomes import ANSWERED
+from ..dialer.states import AttemptState, transition
 from .player import PlayResult, Script, Segment
 from .amd import parse_amd
 from .roles import CONFIRM_ROLE, PLAYED_ROLES, VOICEMAIL_ROLE
-
-
-log = logging.getLogger(__name__)
-DB_RETRY_S = 60.0     # how long a locked or unreachable database is waited for
 
 
 def now_ms() -> int:
@@ -29,27 +25,15 @@ def now_ms() -> int:
 
 
 class CallStore:
-    """Example: ``script = await store.script_for(attempt_id, "/srv/sc-asterisk/lab/sounds")``."""
+    """Example::
 
-    def __init__(self, db: Database, executor: ThreadPoolExecutor | None = None):
-        self.db = db
-        # One writer thread: SQLite serialises writers anyway, and order is preserved.
-        self.executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
+        store = CallStore(DbWorker(db))
+        script = await store.script_for(attempt_id, "/srv/sc-asterisk/lab/sounds")
+    """
+
+    def __init__(self, worker: DbWorker):
+        self.worker = worker
         self._scripts: dict[tuple[str, str], Script] = {}
-
-    async def run(self, fn, *args, retry_s: float = DB_RETRY_S):
-        """Run *fn* in the database thread. Every *fn* is one transaction, rolled back on error,
-        so a database that is locked or away for a while is retried, not fatal."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + retry_s
-        while True:
-            try:
-                return await loop.run_in_executor(self.executor, fn, *args)
-            except OperationalError as exc:
-                if loop.time() >= deadline:
-                    raise
-                log.warning("database unavailable (%s); retrying", type(exc.orig).__name__)
-                await asyncio.sleep(0.5)
 
     async def script_for(self, attempt_id: str, sounds_dir: str, campaign_id: str = ""
                          ) -> Script | None:
@@ -59,99 +43,99 @@ class CallStore:
         key = (campaign_id, sounds_dir)
         if campaign_id and key in self._scripts:
             return self._scripts[key]
-        script = await self.run(self._script_for, attempt_id, sounds_dir)
+        script = await self.worker.transaction(self._script_for, attempt_id, sounds_dir)
         if script is not None and campaign_id:
             self._scripts[key] = script     # a campaign's segments never change once created
         return script
 
-    def _script_for(self, attempt_id: str, sounds_dir: str) -> Script | None:
-        with self.db.session() as s:
-            attempt = s.get(CallAttempt, attempt_id)
-            if attempt is None:
-                return None
-            return campaign_script(s.get(Campaign, attempt.campaign_id), sounds_dir)
+    @staticmethod
+    def _script_for(s: Session, attempt_id: str, sounds_dir: str) -> Script | None:
+        attempt = s.get(CallAttempt, attempt_id)
+        if attempt is None:
+            return None
+        return campaign_script(s.get(Campaign, attempt.campaign_id), sounds_dir)
 
     async def save_play(self, attempt_id: str, result: PlayResult) -> None:
-        await self.run(self._save_play, attempt_id, result)
-
-    def _save_play(self, attempt_id: str, result: PlayResult) -> None:
-        # Plain statements, not ORM objects: this runs once per answered call on the one
-        # database thread every call shares.
-        record = {"hung_up_by": result.hung_up_by}
-        if result.opted_out:
-            record["opted_out"] = True
-        with self.db.session() as s:
-            found = s.execute(update(CallRecord).where(CallRecord.attempt_id == attempt_id)
-                              .values(**record)
-                              .execution_options(synchronize_session=False)).rowcount
-            if not found:
-                s.add(CallRecord(attempt_id=attempt_id, **record))
-                s.flush()
-            s.execute(delete(SegmentListen).where(SegmentListen.attempt_id == attempt_id)
-                      .execution_options(synchronize_session=False))
-            if result.segments:
-                s.execute(insert(SegmentListen), [
-                    {"attempt_id": attempt_id, "position": r.position, "role": r.role,
-                     "length_ms": r.length_ms, "listened_ms": r.listened_ms,
-                     "heard_full": r.heard_full, "stop_reason": r.stop_reason}
-                    for r in result.segments])
+        await self.worker.transaction(_save_play, attempt_id, result)
 
     async def opt_out(self, attempt_id: str, key: str) -> None:
         """Suppress the attempt's number now (the call is still up) and mark the record."""
-        await self.run(self._opt_out, attempt_id, key)
-
-    def _opt_out(self, attempt_id: str, key: str) -> None:
-        with self.db.session() as s:
-            attempt = s.get(CallAttempt, attempt_id)
-            campaign = s.get(Campaign, attempt.campaign_id)
-            SuppressionStore(s, key).add(attempt.number, "opt-out",
-                                         f"dtmf:{campaign.name}:{attempt_id}")
-            record = s.get(CallRecord, attempt_id)
-            if record is not None:
-                record.opted_out = True
+        await self.worker.transaction(_opt_out, attempt_id, key)
 
     async def save_amd(self, attempt_id: str, result: str, cause: str) -> None:
-        await self.run(self._save_amd, attempt_id, result, cause)
-
-    def _save_amd(self, attempt_id: str, result: str, cause: str) -> None:
-        with self.db.session() as s:
-            record = s.get(CallRecord, attempt_id)
-            if record is not None:
-                record.amd_result, record.amd_cause = result[:10], cause[:60]
+        await self.worker.transaction(_save_amd, attempt_id, result, cause)
 
     async def open_inbound(self, called: str, caller: str, sounds_dir: str
                            ) -> tuple[str, Script] | None:
-        return await self.run(self._open_inbound, called, caller, sounds_dir)
-
-    def _open_inbound(self, called: str, caller: str, sounds_dir: str
-                      ) -> tuple[str, Script] | None:
         """Record an inbound call to a campaign's caller-ID number; None if no campaign has it."""
-        digits = _digits(called)
-        with self.db.session() as s:
-            campaign = next((c for c in s.scalars(select(Campaign).where(Campaign.caller_id.is_not(None))
-                                                   .order_by(Campaign.id.desc()))
-                             if _digits(c.caller_id) == digits), None)
-            if campaign is None:
-                return None
-            try:
-                number = to_e164(caller)
-            except NumberRejected:
-                number = caller[:64] or "anonymous"
-            attempt = CallAttempt(campaign_id=campaign.id, number=number, attempt_no=0,
-                                  state="answered", trunk=campaign.trunk)
-            s.add(attempt)
-            s.flush()
-            s.add(CallRecord(attempt_id=attempt.id, direction="inbound", outcome="answered",
-                             answer_ms=now_ms(), caller_id=campaign.caller_id))
-            return attempt.id, campaign_script(campaign, sounds_dir)
+        return await self.worker.transaction(_open_inbound, called, caller, sounds_dir)
 
     async def close_inbound(self, attempt_id: str) -> None:
-        await self.run(self._close_inbound, attempt_id)
+        await self.worker.transaction(_close_inbound, attempt_id)
 
-    def _close_inbound(self, attempt_id: str) -> None:
-        with self.db.session() as s:
-            s.get(CallAttempt, attempt_id).state = "finished"
-            s.get(CallRecord, attempt_id).end_ms = now_ms()
+
+def _save_play(s: Session, attempt_id: str, result: PlayResult) -> None:
+    # Plain statements, not ORM objects: this runs once per answered call on the one
+    # database thread every call shares.
+    record = {"hung_up_by": result.hung_up_by}
+    if result.opted_out:
+        record["opted_out"] = True
+    found = s.execute(update(CallRecord).where(CallRecord.attempt_id == attempt_id)
+                      .values(**record)
+                      .execution_options(synchronize_session=False)).rowcount
+    if not found:
+        s.add(CallRecord(attempt_id=attempt_id, **record))
+        s.flush()
+    s.execute(delete(SegmentListen).where(SegmentListen.attempt_id == attempt_id)
+              .execution_options(synchronize_session=False))
+    if result.segments:
+        s.execute(insert(SegmentListen), [
+            {"attempt_id": attempt_id, "position": r.position, "role": r.role,
+             "length_ms": r.length_ms, "listened_ms": r.listened_ms,
+             "heard_full": r.heard_full, "stop_reason": r.stop_reason}
+            for r in result.segments])
+
+
+def _opt_out(s: Session, attempt_id: str, key: str) -> None:
+    attempt = s.get(CallAttempt, attempt_id)
+    campaign = s.get(Campaign, attempt.campaign_id)
+    SuppressionStore(s, key).add(attempt.number, "opt-out", f"dtmf:{campaign.name}:{attempt_id}")
+    record = s.get(CallRecord, attempt_id)
+    if record is not None:
+        record.opted_out = True
+
+
+def _save_amd(s: Session, attempt_id: str, result: str, cause: str) -> None:
+    record = s.get(CallRecord, attempt_id)
+    if record is not None:
+        record.amd_result, record.amd_cause = result[:10], cause[:60]
+
+
+def _open_inbound(s: Session, called: str, caller: str, sounds_dir: str
+                  ) -> tuple[str, Script] | None:
+    digits = _digits(called)
+    campaign = next((c for c in s.scalars(select(Campaign).where(Campaign.caller_id.is_not(None))
+                                           .order_by(Campaign.id.desc()))
+                     if _digits(c.caller_id) == digits), None)
+    if campaign is None:
+        return None
+    try:
+        number = to_e164(caller)
+    except NumberRejected:
+        number = caller[:64] or "anonymous"
+    # An inbound call starts answered: it is inserted so, never claimed.
+    attempt = CallAttempt(campaign_id=campaign.id, number=number, attempt_no=0,
+                          state=AttemptState.ANSWERED, trunk=campaign.trunk)
+    s.add(attempt)
+    s.flush()
+    s.add(CallRecord(attempt_id=attempt.id, direction="inbound", outcome=ANSWERED,
+                     answer_ms=now_ms(), caller_id=campaign.caller_id))
+    return attempt.id, campaign_script(campaign, sounds_dir)
+
+
+def _close_inbound(s: Session, attempt_id: str) -> None:
+    transition(s, attempt_id, AttemptState.FINISHED)
+    s.get(CallRecord, attempt_id).end_ms = now_ms()
 
 
 def campaign_script(campaign: Campaign, sounds_dir: str) -> Script:

@@ -3,14 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 import click
 
 from .common import Context, cli, pass_context
 from .lab import make_lab
-
-log = logging.getLogger(__name__)
 
 
 @cli.command()
@@ -49,30 +46,10 @@ def serve(ctx: Context, labs: tuple[str, ...], metrics_port: int, drain_timeout:
         raise click.UsageError("no node to drive: add one with `sc-asterisk node add` or pass --lab")
     database = ctx.db()
 
-    async def main() -> None:
+    async def main() -> int:
         controller = Controller(database, nodes, agi_port=agi_port, agi_bind=agi_bind,
                                 stale_after_s=reconcile_after)
-        await controller.start()
-        if metrics_port:
-            controller.metrics.serve(metrics_port)
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        serving = asyncio.create_task(controller.serve())
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if serving.done() and serving.exception() is not None:
-            # the dialing loop died: stop loudly (a supervisor restarts us) instead of idling
-            log.error("the dialing loop failed: %s", serving.exception())
-            await controller.stop(drain_s=drain_timeout)
-            return 1
-        log.info("stopping: no new calls; waiting up to %.0fs for live calls", drain_timeout)
-        controller.scheduler.stop()
-        await serving
-        await controller.stop(drain_s=drain_timeout)
-        log.info("stopped")
-        return 0
+        return await controller.serve_until_signal(drain_timeout, metrics_port)
 
     if asyncio.run(main()):
         raise click.exceptions.Exit(1)

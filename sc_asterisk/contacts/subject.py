@@ -14,15 +14,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..db import CallAttempt, Contact
+from ..dialer.states import AttemptState, transition
 from ..db.models_privacy import ContactSource, ImportBatch
 from .audit import os_user, record_audit
 from .numbers import to_e164
 from .suppression import SuppressionStore
 
-# Attempts not yet dialled when their person is erased must never be dialled: they end the way
-# the dialer ends queued attempts of a cancelled campaign.
-_PENDING_STATES = ("queued",)
-CANCELLED_STATE = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -73,8 +70,8 @@ def erase_subject(session: Session, key: str | bytes, number: str, region: str =
     cancelled = 0
     for attempt in attempts:
         attempt.number, attempt.contact_id = pseudonym, None
-        if attempt.state in _PENDING_STATES:
-            attempt.state = CANCELLED_STATE
+        # Not dialled yet: never to be dialled, ended the way a cancelled campaign ends them.
+        if transition(session, attempt.id, AttemptState.CANCELLED):
             cancelled += 1
         attempt.updated_at = datetime.now(timezone.utc)
     provenance = 0

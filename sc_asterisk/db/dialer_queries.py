@@ -8,10 +8,9 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from .models import AudioAsset, CallAttempt, CampaignSegment, ControllerLease, PaceBucket
-
-INFLIGHT_STATES = ("originating", "ringing", "answered")
-OPEN_STATES = ("queued",) + INFLIGHT_STATES
+from ..dialer.states import INFLIGHT_STATES, OPEN_STATES, AttemptState, allowed_from
+from .models import (AudioAsset, CallAttempt, CallRecord, CampaignSegment, ControllerLease,
+                     PaceBucket)
 
 
 def inflight_by(s: Session, column, value) -> int:
@@ -27,7 +26,8 @@ def inflight_per_node(s: Session) -> dict[str, int]:
 
 
 def pace_bucket(s: Session, scope: str, now: float) -> PaceBucket:
-    """The token bucket of *scope*, row-locked for this transaction."""
+    """The token bucket row of *scope*, row-locked for this transaction (its arithmetic:
+    ``dialer.pacing.Bucket``)."""
     bucket = s.scalar(select(PaceBucket).where(PaceBucket.scope == scope).with_for_update())
     if bucket is None:
         bucket = PaceBucket(scope=scope, tokens=1.0, stamp=now)
@@ -35,31 +35,11 @@ def pace_bucket(s: Session, scope: str, now: float) -> PaceBucket:
     return bucket
 
 
-# A claim comes a few milliseconds after its token is due (the database round trip). The bucket
-# holds that much more than one token, so the lateness is made up on the next call instead of
-# slowing the campaign down; two calls are never closer than (1/rate - PACING_GRACE_S).
-PACING_GRACE_S = 0.02
-
-
-def _tokens(bucket: PaceBucket, rate: float, now: float) -> float:
-    return min(1.0 + rate * PACING_GRACE_S, bucket.tokens + max(0.0, now - bucket.stamp) * rate)
-
-
-def bucket_wait(bucket: PaceBucket, rate: float, now: float) -> float:
-    """Seconds until the bucket has a token (0: one is available now)."""
-    tokens = _tokens(bucket, rate, now)
-    return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
-
-
-def bucket_take(bucket: PaceBucket, rate: float, now: float) -> None:
-    bucket.tokens, bucket.stamp = _tokens(bucket, rate, now) - 1.0, now
-
-
 def due_attempts(s: Session, campaign_id: int, now_ms: int, limit: int) -> list[CallAttempt]:
     """Queued attempts that may be dialed now, oldest first, locked against other controllers."""
     return list(s.scalars(
         select(CallAttempt).options(joinedload(CallAttempt.contact))
-        .where(CallAttempt.campaign_id == campaign_id, CallAttempt.state == "queued",
+        .where(CallAttempt.campaign_id == campaign_id, CallAttempt.state == AttemptState.QUEUED,
                CallAttempt.not_before_ms <= now_ms)
         .order_by(CallAttempt.not_before_ms, CallAttempt.created_at, CallAttempt.id)
         .limit(limit).with_for_update(skip_locked=True, of=CallAttempt)))
@@ -74,7 +54,8 @@ def script_ms(s: Session, campaign_id: int) -> int:
 
 def next_due_ms(s: Session, campaign_id: int) -> int | None:
     return s.scalar(select(func.min(CallAttempt.not_before_ms))
-                    .where(CallAttempt.campaign_id == campaign_id, CallAttempt.state == "queued"))
+                    .where(CallAttempt.campaign_id == campaign_id,
+                           CallAttempt.state == AttemptState.QUEUED))
 
 
 def open_attempts(s: Session, campaign_id: int) -> int:
@@ -85,19 +66,15 @@ def open_attempts(s: Session, campaign_id: int) -> int:
 
 def dials_since(s: Session, number: str, since_ms: int) -> int:
     """Attempts that reached the network for *number* (any campaign) since *since_ms*."""
-    from .models import CallRecord
     return s.scalar(select(func.count()).select_from(CallAttempt).join(CallRecord)
                     .where(CallAttempt.number == number, CallRecord.originate_ms >= since_ms,
-                           CallAttempt.state.notin_(("queued", "skipped")))) or 0
+                           CallAttempt.state.notin_((AttemptState.QUEUED,
+                                                     AttemptState.SKIPPED)))) or 0
 
 
-def mark_answered(s: Session, attempt_id: str, answer_ms: int) -> None:
-    """The attempt was answered: recorded at once (two plain UPDATEs, no ORM load), so that a
-    successor controller knows the callee was rung and never redials."""
-    from .models import CallRecord
-    s.execute(update(CallAttempt).where(CallAttempt.id == attempt_id,
-                                        CallAttempt.state == "originating")
-              .values(state="answered").execution_options(synchronize_session=False))
+def record_answer(s: Session, attempt_id: str, answer_ms: int) -> None:
+    """Note when the attempt's call was answered, unless already noted (a plain UPDATE, no ORM
+    load: it runs once per answered call on the database thread every call shares)."""
     s.execute(update(CallRecord).where(CallRecord.attempt_id == attempt_id,
                                        CallRecord.answer_ms.is_(None))
               .values(answer_ms=answer_ms).execution_options(synchronize_session=False))
@@ -120,5 +97,8 @@ def orphaned_inflight(s: Session, lease_id: str, stale_before_ms: int) -> list[C
 
 
 def cancel_queued(s: Session, campaign_id: int) -> None:
+    """Cancel every attempt of the campaign that may still be cancelled (not dialed yet)."""
+    cancelled = AttemptState.CANCELLED
     s.execute(update(CallAttempt).where(CallAttempt.campaign_id == campaign_id,
-                                        CallAttempt.state == "queued").values(state="cancelled"))
+                                        CallAttempt.state.in_(allowed_from(cancelled)))
+              .values(state=cancelled))

@@ -160,6 +160,17 @@ class CallTracker:
     def forget(self, attempt_id: str) -> None:
         self.flights.pop(attempt_id, None)
 
+    def adopt(self, flight: Flight) -> None:
+        """Follow a call another controller dialed: its Originate was answered long ago and its
+        call flow died with that controller, so only its hangup is awaited."""
+        flight.responded.set()
+        flight.agi_done.set()
+        self.flights[flight.attempt_id] = flight
+
+    def follows_on(self, node: str) -> bool:
+        """Whether a call on *node* is being followed."""
+        return any(f.claim.node == node for f in self.flights.values())
+
 
 def _event_ms(at_ms: int | None) -> int:
     """When Asterisk says it happened, or now when it did not say."""

@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from ..db import CallAttempt, CallRecord, Campaign
 from ..db.models_telecom import Trunk
-from ..db.dialer_queries import (bucket_take, bucket_wait, dials_since, due_attempts,
-                                 inflight_by, inflight_per_node, next_due_ms, open_attempts,
-                                 pace_bucket, script_ms)
+from ..db.dialer_queries import (dials_since, due_attempts, inflight_by, inflight_per_node,
+                                 next_due_ms, open_attempts, pace_bucket, script_ms)
+from .pacing import Bucket
 from .retries import DAY_MS, RetryPolicy
+from .states import AttemptState, CampaignStatus, transition
 from .windows import FRANCE_DEFAULT, is_callable, next_opening, parse_window
 
 # Returns a reason not to dial this attempt (e.g. "suppressed"), or None.
@@ -61,8 +62,17 @@ class Wait:
     seconds: float | None      # None: until a call ends (a channel frees up)
 
 
-DONE = "done"        # nothing queued or in flight: the campaign is complete
-STOPPED = "stopped"  # paused, cancelled or completed meanwhile
+@dataclass(frozen=True)
+class Done:
+    """Nothing queued or in flight: the campaign is complete."""
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The campaign was paused, cancelled or completed meanwhile."""
+
+
+ClaimResult = Claim | Wait | Done | Stopped
 
 
 def trunk_settings(s: Session, name: str) -> tuple[int | None, float | None, str]:
@@ -76,13 +86,13 @@ def trunk_settings(s: Session, name: str) -> tuple[int | None, float | None, str
 
 def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: str,
                dial_check: DialCheck | None = None, now: float | None = None
-               ) -> Claim | Wait | str:
+               ) -> ClaimResult:
     """Reserve one attempt of *campaign_id* on the least loaded of *nodes*, or say why not."""
     now = time.time() if now is None else now
     now_ms = int(now * 1000)
     campaign = s.get(Campaign, campaign_id, with_for_update=True)
-    if campaign.status != "running":
-        return STOPPED
+    if campaign.status != CampaignStatus.RUNNING:
+        return Stopped()
     if inflight_by(s, CallAttempt.campaign_id, campaign_id) >= campaign.max_channels:
         return Wait(None)
     trunk_max, trunk_cps, prefix = trunk_settings(s, campaign.trunk)
@@ -94,10 +104,11 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
     if not free or free[0][0] <= 0:
         return Wait(None)
     node = free[0][1]
-    buckets = [(pace_bucket(s, f"campaign:{campaign_id}", now), campaign.cps)]
+    rows = [(pace_bucket(s, f"campaign:{campaign_id}", now), campaign.cps)]
     if trunk_cps:
-        buckets.append((pace_bucket(s, f"trunk:{campaign.trunk}", now), trunk_cps))
-    wait = max(bucket_wait(bucket, rate, now) for bucket, rate in buckets)
+        rows.append((pace_bucket(s, f"trunk:{campaign.trunk}", now), trunk_cps))
+    buckets = [(Bucket(row.tokens, row.stamp), rate) for row, rate in rows]
+    wait = max(bucket.wait(rate, now) for bucket, rate in buckets)
     if wait > 0:
         return Wait(wait)
     windows = tuple(parse_window(w) for w in (campaign.windows or "").splitlines() if w.strip()) \
@@ -107,7 +118,7 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
     candidates = due_attempts(s, campaign_id, now_ms, limit=10)
     if not candidates:
         if open_attempts(s, campaign_id) == 0:
-            return DONE
+            return Done()
         due = next_due_ms(s, campaign_id)
         return Wait(None if due is None or due <= now_ms else min(60.0, (due - now_ms) / 1000))
     for attempt in candidates:
@@ -122,14 +133,16 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
                 >= policy.cap_attempts:
             reason = "capped"
         if reason is not None:
-            attempt.state = "skipped"
-            s.add(CallRecord(attempt_id=attempt.id, outcome=reason))
+            if transition(s, attempt.id, AttemptState.SKIPPED):
+                s.add(CallRecord(attempt_id=attempt.id, outcome=reason))
             continue
-        for bucket, rate in buckets:
-            bucket_take(bucket, rate, now)
-        next_token_at = now + max(bucket_wait(bucket, rate, now) for bucket, rate in buckets)
-        attempt.state, attempt.node, attempt.trunk = "originating", node, campaign.trunk
-        attempt.controller = controller
+        if not transition(s, attempt.id, AttemptState.ORIGINATING, values={
+                "node": node, "trunk": campaign.trunk, "controller": controller}):
+            continue
+        taken = [(bucket.take(rate, now), rate) for bucket, rate in buckets]
+        for (row, _rate), (bucket, _rate) in zip(rows, taken):
+            row.tokens, row.stamp = bucket.tokens, bucket.stamp
+        next_token_at = now + max(bucket.wait(rate, now) for bucket, rate in taken)
         s.add(CallRecord(attempt_id=attempt.id, originate_ms=now_ms, caller_id=campaign.caller_id))
         return Claim(attempt.id, attempt.number, node, campaign.trunk, campaign.caller_id,
                      campaign.ring_timeout_s, script_ms(s, campaign_id), prefix,

@@ -1,6 +1,8 @@
 """Recording the end of an attempt and queueing its retry, in one transaction."""
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.orm import Session
 
 from ..callflow.amd import parse_amd
@@ -8,28 +10,48 @@ from ..db import CallAttempt, CallRecord, Campaign
 from .calls import Flight, now_ms
 from .outcomes import FAILED, MACHINE, outcome_for
 from .retries import RetryPolicy
+from .states import AttemptState, CampaignStatus, OriginateResult, transition
+
+log = logging.getLogger(__name__)
+
+# The state an attempt ends in, by what its Originate came to.
+AFTER_ORIGINATE = {
+    OriginateResult.SENT: AttemptState.FINISHED,
+    OriginateResult.REFUSED: AttemptState.FAILED,
+    OriginateResult.UNKNOWN: AttemptState.UNKNOWN,
+    OriginateResult.NOT_SENT: AttemptState.QUEUED,
+}
 
 
-def finish_attempt(s: Session, flight: Flight, state: str) -> str:
-    """Write what happened; returns the outcome. *state*: originating (it was dialed), failed
-    (Asterisk refused the Originate), unknown (the Originate's fate is unknown) or not_sent."""
+def finish_attempt(s: Session, flight: Flight, sent: OriginateResult, controller: str
+                   ) -> str | None:
+    """Write what happened to an attempt *controller* holds; returns the outcome, or None when
+    the attempt is no longer this controller's to finish (nothing is written then).
+
+    *sent*: what the Originate came to (SENT: it was dialed). NOT_SENT puts the attempt back
+    in the queue, as if it had never been claimed: another node may take it.
+
+    Example: ``finish_attempt(s, flight, OriginateResult.SENT, controller_id)``
+    """
+    to = AFTER_ORIGINATE[sent]
+    values = {"node": None, "controller": None} if sent is OriginateResult.NOT_SENT else {}
+    if not transition(s, flight.attempt_id, to, controller=controller, values=values):
+        log.warning("attempt %s is no longer held by this controller: its end is not recorded",
+                    flight.attempt_id)
+        return None
     attempt = s.get(CallAttempt, flight.attempt_id)
     record = s.get(CallRecord, flight.attempt_id)
-    if state == "not_sent":
-        # Proven never dialed (the node's link was down before sending): back in the queue,
-        # as if it had never been claimed; another node may take it.
-        attempt.state, attempt.node, attempt.controller = "queued", None, None
+    if sent is OriginateResult.NOT_SENT:
         s.delete(record)
-        return state
-    if state == "originating":
+        return sent
+    if sent is OriginateResult.SENT:
         outcome = outcome_for(flight.answered, flight.cause, flight.reason)
         if flight.lost and not flight.answered:
             outcome = FAILED
         if record.amd_result == "MACHINE" and _amd_hangs_up(s, attempt):
             outcome = MACHINE      # hung up on a machine: counts for the retry rules
-        attempt.state = "finished"
     else:
-        outcome, attempt.state = state, state
+        outcome = str(to)          # failed / unknown: the outcome says the same as the state
     record.outcome = outcome
     record.answer_ms = flight.answer_ms
     record.end_ms = flight.end_ms or now_ms()
@@ -46,7 +68,7 @@ def schedule_retry(s: Session, attempt: CallAttempt, outcome: str) -> CallAttemp
     """Queue the next attempt when the campaign's retry rules allow one (the per-number cap,
     the window and suppression are checked again when it is claimed)."""
     campaign = s.get(Campaign, attempt.campaign_id)
-    if campaign.status not in ("running", "paused"):
+    if campaign.status not in (CampaignStatus.RUNNING, CampaignStatus.PAUSED):
         return None
     delay = RetryPolicy.from_json(campaign.retry_policy).next_delay_s(outcome, attempt.attempt_no)
     if delay is None:

@@ -4,12 +4,7 @@ from __future__ import annotations
 from ..db.dialer_queries import cancel_queued
 from ..errors import ConfigError
 from .campaigns import check_profile, get_campaign
-
-TRANSITIONS = {
-    "running": {"draft", "paused", "running"},
-    "paused": {"running", "paused"},
-    "cancelled": {"draft", "running", "paused", "cancelled"},
-}
+from .states import CampaignStatus, campaign_may_become
 
 
 def set_status(db, name: str, status: str) -> str:
@@ -18,14 +13,15 @@ def set_status(db, name: str, status: str) -> str:
 
     Example: ``set_status(db, "muni", "paused")``
     """
+    status = CampaignStatus(status)
     with db.session() as s:
         campaign = get_campaign(s, name)
-        if campaign.status not in TRANSITIONS[status]:
+        if not campaign_may_become(campaign.status, status):
             raise ConfigError(f"campaign {name!r} is {campaign.status}; it cannot become {status}",
                               fix="see: sc-asterisk campaign status " + name)
-        if status == "running":
+        if status == CampaignStatus.RUNNING:
             check_profile(campaign.compliance_profile, [seg.role for seg in campaign.segments])
         campaign.status = status
-        if status == "cancelled":
+        if status == CampaignStatus.CANCELLED:
             cancel_queued(s, campaign.id)
         return status

@@ -1,37 +1,49 @@
-"""Smooth pacing: a token bucket with an injectable clock (no per-minute bursts)."""
+"""Smooth pacing: the token bucket arithmetic, pure (the time is given, never read).
+
+The live buckets are rows shared by every controller (``db.dialer_queries.pace_bucket`` fetches
+one row-locked); this module only says what a bucket holds at a given time.
+"""
 from __future__ import annotations
 
-import time
-from typing import Callable
+from dataclasses import dataclass
+
+# A claim comes a few milliseconds after its token is due (the database round trip). The bucket
+# holds that much more than one token, so the lateness is made up on the next call instead of
+# slowing the campaign down; two calls are never closer than (1/rate - PACING_GRACE_S).
+PACING_GRACE_S = 0.02
 
 
-class TokenBucket:
-    """At most *rate* events per second on average, bursts of at most *burst*.
+@dataclass(frozen=True)
+class Bucket:
+    """At most *rate* events per second, no bursts: *tokens* held at time *stamp* (seconds).
 
     Example::
 
-        bucket = TokenBucket(rate=10)
-        wait = bucket.delay()      # 0.0 when a token is ready
-        bucket.take()
+        bucket = Bucket(tokens=1.0, stamp=now)
+        if bucket.wait(rate, now) == 0:
+            bucket = bucket.take(rate, now)
     """
 
-    def __init__(self, rate: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic):
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate, self.burst, self.clock = rate, max(burst, 1.0), clock
-        self.tokens = self.burst
-        self.stamp = clock()
+    tokens: float
+    stamp: float
 
-    def _refill(self) -> None:
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+    def tokens_at(self, rate: float, now: float) -> float:
+        """What the bucket holds at *now* (a clock going back adds nothing)."""
+        return min(1.0 + rate * PACING_GRACE_S, self.tokens + max(0.0, now - self.stamp) * rate)
 
-    def delay(self) -> float:
-        """Seconds until one token is available."""
-        self._refill()
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+    def wait(self, rate: float, now: float) -> float:
+        """Seconds from *now* until the bucket has a token (0: one is available now).
 
-    def take(self) -> None:
-        self._refill()
-        self.tokens -= 1
+        >>> Bucket(0.0, 10.0).wait(rate=4, now=10.0)
+        0.25
+        """
+        tokens = self.tokens_at(rate, now)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+
+    def take(self, rate: float, now: float) -> "Bucket":
+        """The bucket after one token is taken at *now*.
+
+        >>> Bucket(1.0, 10.0).take(rate=4, now=10.0)
+        Bucket(tokens=0.0, stamp=10.0)
+        """
+        return Bucket(self.tokens_at(rate, now) - 1.0, now)

@@ -9,6 +9,7 @@ from ..ami import AmiClient
 from ..db import CallRecord
 from ..db.dialer_queries import orphaned_inflight
 from ..errors import AmiError
+from .states import AttemptState, transition
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,10 @@ def take_orphans(s, controller_id: str, stale_before_ms: int,
             adopted.append((attempt.id, attempt.node, answer_ms))
             log.warning("attempt %s re-adopted from a dead controller", attempt.id)
             continue
-        attempt.state = "unknown"
+        if not transition(s, attempt.id, AttemptState.UNKNOWN):
+            continue
         record = s.get(CallRecord, attempt.id)
         if record is not None and record.outcome is None:
-            record.outcome = "unknown"
+            record.outcome = AttemptState.UNKNOWN.value
         log.warning("attempt %s: controller died mid-call, fate unknown: not redialed", attempt.id)
     return adopted

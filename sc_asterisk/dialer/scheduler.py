@@ -12,12 +12,14 @@ from sqlalchemy import select
 from ..aio import within
 from ..ami import AmiClient
 from ..audio import publish
-from ..callflow.store import CallStore
 from ..db import Campaign
+from ..db.worker import DbWorker
 from ..nodes import NodeInfo
-from .calls import CallTracker, Flight
-from .claim import DONE, STOPPED, Claim, DialCheck, NodeSlot, Wait, claim_next
+from .calls import CallTracker, Flight, now_ms
+from .claim import Claim, ClaimResult, DialCheck, Done, NodeSlot, Stopped, Wait, claim_next
 from .finish import finish_attempt
+from .reconcile import live_channels
+from .states import CampaignStatus, OriginateResult, campaign_may_become
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +43,14 @@ class NodeLink:
 class Scheduler:
     """Example::
 
-        scheduler = Scheduler(store, tracker, {"n1": link}, controller_id="c1", agi_port=4573)
+        scheduler = Scheduler(worker, tracker, {"n1": link}, controller_id="c1", agi_port=4573)
         await scheduler.run(only="demo")      # until the campaign completes
     """
 
-    def __init__(self, store: CallStore, tracker: CallTracker, links: dict[str, NodeLink],
+    def __init__(self, worker: DbWorker, tracker: CallTracker, links: dict[str, NodeLink],
                  controller_id: str, agi_port: int, dial_check: DialCheck | None = None,
                  metrics=None):
-        self.store, self.tracker, self.links = store, tracker, links
+        self.worker, self.tracker, self.links = worker, tracker, links
         self.agi_port = agi_port
         self.controller_id = controller_id
         # Suppression and any other last check before an INVITE may leave: never optional in
@@ -57,7 +59,7 @@ class Scheduler:
         self.metrics = metrics
         self.stopping = asyncio.Event()
         self._freed = asyncio.Event()
-        self.calls: set[asyncio.Task] = set()
+        self._calls: set[asyncio.Task] = set()
         self._published: set[int] = set()
         self._refusals: dict[str, int] = {}
         # Per campaign, the time before which a claim would only return a pacing Wait.
@@ -71,9 +73,9 @@ class Scheduler:
     async def run(self, only: str | None = None, poll_s: float = 1.0) -> None:
         """Dial until stopped, or with *only* until that campaign is completed or stopped.
         Calls still in progress go on; :meth:`drain` waits for them."""
-        target = await self.store.run(_campaign_id, self.store.db, only) if only else None
+        target = await self.worker.transaction(_campaign_id, only) if only else None
         while not self.stopping.is_set():
-            ids = [target] if target else await self.store.run(_running_ids, self.store.db)
+            ids = [target] if target else await self.worker.transaction(_running_ids)
             waits: list[float] = []
             progressed = finished = False
             for cid in ids:
@@ -82,20 +84,20 @@ class Scheduler:
                     waits.append(early)
                     continue
                 if cid not in self._published:
-                    await self.store.run(self._publish, cid)
+                    await self.worker.transaction(self._publish, cid)
                 nodes = [NodeSlot(name, link.max_channels, link.info.trunks)
                          for name, link in self.links.items() if link.available]
                 if not nodes:
                     waits.append(poll_s)
                     continue
-                result = await self.store.run(self._claim, cid, nodes)
+                result = await self.worker.transaction(self._claim, cid, nodes)
                 if isinstance(result, Claim):
                     self._next_token[cid] = result.next_token_at
-                    self._start_call(result)
+                    self._track(self._call(result))
                     progressed = True
-                elif result in (DONE, STOPPED):
+                elif isinstance(result, (Done, Stopped)):
                     finished = finished or cid == target
-                elif result.seconds is not None:
+                elif isinstance(result, Wait) and result.seconds is not None:
                     waits.append(result.seconds)
             if finished:
                 break
@@ -109,34 +111,53 @@ class Scheduler:
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait for calls in progress; True when all ended within *timeout*."""
-        if not self.calls:
+        if not self._calls:
             return True
-        _done, pending = await asyncio.wait(set(self.calls), timeout=timeout)
+        _done, pending = await asyncio.wait(set(self._calls), timeout=timeout)
         return not pending
 
-    def _publish(self, campaign_id: int) -> None:
+    async def cancel_calls(self) -> None:
+        """Stop following the calls still up. They stay as they are in the database (a write
+        already begun finishes): the next controller reconciles them."""
+        for task in list(self._calls):
+            task.cancel()
+        await asyncio.gather(*self._calls, return_exceptions=True)
+
+    def adopt(self, attempt_id: str, node: str, answer_ms: int | None) -> None:
+        """Follow a call a dead controller left up on *node* until it ends, then record it.
+
+        Example: ``scheduler.adopt("0b1c...", "n1", answer_ms=None)``
+        """
+        flight = Flight(Claim(attempt_id, "", node, "", None, 0, 0),
+                        answered=answer_ms is not None, answer_ms=answer_ms)
+        self.tracker.adopt(flight)
+        self._track(self._settle_adopted(flight))
+
+    def _publish(self, s, campaign_id: int) -> None:
         """Put the campaign's prompts in every node's sounds directory before its first call."""
-        with self.store.db.session() as s:
-            assets = [seg.asset for seg in s.get(Campaign, campaign_id).segments]
-            for link in self.links.values():
-                for asset in assets:
-                    publish(asset, link.info.sounds_dir)
+        assets = [seg.asset for seg in s.get(Campaign, campaign_id).segments]
+        for link in self.links.values():
+            for asset in assets:
+                publish(asset, link.info.sounds_dir)
         self._published.add(campaign_id)
 
-    def _claim(self, campaign_id: int, nodes: list[NodeSlot]):
-        with self.store.db.session() as s:
-            result = claim_next(s, campaign_id, nodes, self.controller_id, self.dial_check)
-            if result == DONE:
-                campaign = s.get(Campaign, campaign_id)
-                if campaign.status == "running":
-                    campaign.status = "completed"
-                    log.info("campaign %s completed", campaign.name)
-            return result
+    def _claim(self, s, campaign_id: int, nodes: list[NodeSlot]) -> ClaimResult:
+        result = claim_next(s, campaign_id, nodes, self.controller_id, self.dial_check)
+        if isinstance(result, Done):
+            campaign = s.get(Campaign, campaign_id)
+            if campaign_may_become(campaign.status, CampaignStatus.COMPLETED):
+                campaign.status = CampaignStatus.COMPLETED
+                log.info("campaign %s completed", campaign.name)
+        return result
 
-    def _start_call(self, claim: Claim) -> None:
-        task = asyncio.create_task(self._call(claim))
-        self.calls.add(task)
-        task.add_done_callback(self.calls.discard)
+    def _track(self, call) -> None:
+        task = asyncio.create_task(call)
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
+    def _finish(self, flight: Flight, sent: OriginateResult) -> asyncio.Task:
+        # A write that must finish: shielded from the call's cancellation, awaited at close.
+        return self.worker.submit(finish_attempt, flight, sent, self.controller_id)
 
     async def _call(self, claim: Claim) -> None:
         link = self.links[claim.node]
@@ -144,14 +165,14 @@ class Scheduler:
         try:
             if self.metrics:
                 self.metrics.originated(claim.node)
-            state = await self.tracker.originate(
-                link.ami, flight, claim.channel, f"agi://{link.info.agi_host}:{self.agi_port}")
-            if state == "originating":
+            sent = OriginateResult(await self.tracker.originate(
+                link.ami, flight, claim.channel, f"agi://{link.info.agi_host}:{self.agi_port}"))
+            if sent is OriginateResult.SENT:
                 await self.tracker.follow(flight)
-            elif state == "failed":
-                state = self._after_refusal(link, claim.attempt_id)
-            outcome = await asyncio.shield(self.store.run(self._finish, flight, state))
-            if self.metrics:
+            elif sent is OriginateResult.REFUSED:
+                sent = self._after_refusal(link, claim.attempt_id)
+            outcome = await asyncio.shield(self._finish(flight, sent))
+            if self.metrics and outcome is not None:
                 self.metrics.finished(outcome)
         except Exception:
             log.exception("attempt %s: could not be recorded", claim.attempt_id)
@@ -159,27 +180,35 @@ class Scheduler:
             self.tracker.forget(claim.attempt_id)
             self._freed.set()
 
-    def _after_refusal(self, link: NodeLink, attempt_id: str) -> str:
+    def _after_refusal(self, link: NodeLink, attempt_id: str) -> OriginateResult:
         """Asterisk refused the Originate (e.g. it is shutting down): nothing was dialed. The
         node rests for a while and the attempt is queued again, up to MAX_REFUSALS times."""
         link.resting_until = time.monotonic() + NODE_REST_S
         self._refusals[attempt_id] = self._refusals.get(attempt_id, 0) + 1
         if self._refusals[attempt_id] >= MAX_REFUSALS:
-            return "failed"
-        return "not_sent"
+            return OriginateResult.REFUSED
+        return OriginateResult.NOT_SENT
 
-    def _finish(self, flight: Flight, state: str) -> str:
-        with self.store.db.session() as s:
-            return finish_attempt(s, flight, state)
+    async def _settle_adopted(self, flight: Flight, poll_s: float = 2.0) -> None:
+        # Its Hangup event may have come before we adopted it: look at the node as well.
+        link = self.links[flight.claim.node]
+        while not flight.hung_up.is_set():
+            try:
+                await within(flight.hung_up.wait(), poll_s)
+            except asyncio.TimeoutError:
+                live = await live_channels(link.ami) if link.ami.connected else None
+                if live is not None and flight.attempt_id not in live:
+                    flight.end_ms = now_ms()
+                    break
+        await asyncio.shield(self._finish(flight, OriginateResult.SENT))
+        self.tracker.forget(flight.attempt_id)
 
 
-def _campaign_id(db, name: str) -> int:
+def _campaign_id(s, name: str) -> int:
     from .campaigns import get_campaign
-    with db.session() as s:
-        return get_campaign(s, name).id
+    return get_campaign(s, name).id
 
 
-def _running_ids(db) -> list[int]:
-    with db.session() as s:
-        return list(s.scalars(select(Campaign.id).where(Campaign.status == "running")
-                              .order_by(Campaign.id)))
+def _running_ids(s) -> list[int]:
+    return list(s.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING)
+                          .order_by(Campaign.id)))

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from ..dialer.states import INFLIGHT_STATES, AttemptState
+
 # Attempt states that are not finished yet.
-_WAITING, _IN_FLIGHT = ("queued",), ("originating", "ringing", "answered", "dialing")
+_WAITING, _IN_FLIGHT = (AttemptState.QUEUED,), INFLIGHT_STATES
 
 
 def format_live_status(campaign: str, status: str, states: Mapping[str, int],

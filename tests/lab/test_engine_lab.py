@@ -11,7 +11,7 @@ from harness import run_to_end, serving
 from sqlalchemy import select
 
 from sc_asterisk.db import CallAttempt, CallRecord
-from sc_asterisk.db.dialer_queries import PACING_GRACE_S
+from sc_asterisk.dialer.pacing import PACING_GRACE_S
 from sc_asterisk.dialer.campaigns import get_campaign
 from sc_asterisk.dialer.lifecycle import set_status
 from sc_asterisk.lab.sipp import Simulator

@@ -3,6 +3,7 @@ import subprocess
 
 from sc_asterisk.audio import import_audio
 from sc_asterisk.callflow.store import CallStore
+from sc_asterisk.db.worker import DbWorker
 from sc_asterisk.db import CallAttempt, Contact
 from sc_asterisk.dialer.campaigns import create_campaign, queue_contacts
 
@@ -21,7 +22,7 @@ def test_a_campaign_script_is_read_once_then_served_from_memory(db, tmp_path):
         queue_contacts(s, c, [x.id for x in contacts])
         campaign_id = str(c.id)
         ids = [a.id for a in s.query(CallAttempt)]
-    store = CallStore(db)
+    store = CallStore(DbWorker(db))
     reads = []
     original = store._script_for
     store._script_for = lambda *a: reads.append(a) or original(*a)

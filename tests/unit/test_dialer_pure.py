@@ -1,5 +1,5 @@
 from sc_asterisk.dialer.outcomes import outcome_for
-from sc_asterisk.dialer.pacing import TokenBucket
+from sc_asterisk.dialer.pacing import PACING_GRACE_S, Bucket
 
 
 def test_outcomes_from_causes_and_reasons():
@@ -22,36 +22,40 @@ class Clock:
 
 
 def test_token_bucket_paces_smoothly():
-    clock = Clock()
-    bucket = TokenBucket(rate=4, clock=clock)
+    clock, rate = Clock(), 4
+    bucket = Bucket(tokens=1.0, stamp=clock())
     starts = []
     for _ in range(9):
-        clock.t += bucket.delay()
-        bucket.take()
+        clock.t += bucket.wait(rate, clock())
+        bucket = bucket.take(rate, clock())
         starts.append(clock.t)
     gaps = [round(b - a, 6) for a, b in zip(starts, starts[1:])]
     assert gaps == [0.25] * 8           # evenly spaced, no burst
     assert starts[-1] == 2.0            # 8 intervals at 4/s
 
 
-def test_token_bucket_does_not_bank_idle_time_beyond_burst():
-    clock = Clock()
-    bucket = TokenBucket(rate=10, burst=2, clock=clock)
-    clock.t = 100.0
-    bucket.take()
-    bucket.take()
-    assert bucket.delay() == 0.1
+def test_token_bucket_does_not_bank_idle_time_beyond_the_grace():
+    clock, rate = Clock(), 10
+    bucket = Bucket(tokens=0.0, stamp=clock())
+    clock.t = 100.0                     # idle for 100 s: still one token and the grace, no burst
+    assert bucket.tokens_at(rate, clock()) == 1.0 + rate * PACING_GRACE_S
+    bucket = bucket.take(rate, clock())
+    assert abs(bucket.wait(rate, clock()) - (0.1 - PACING_GRACE_S)) < 1e-9
+
+
+def test_a_clock_going_back_adds_no_token():
+    bucket = Bucket(tokens=0.5, stamp=10.0)
+    assert bucket.tokens_at(rate=4, now=9.0) == 0.5
+    assert bucket.wait(rate=4, now=9.0) == 0.125
 
 
 def test_shared_bucket_makes_up_for_a_late_claim_without_bursting():
-    from sc_asterisk.db.dialer_queries import PACING_GRACE_S, bucket_take, bucket_wait
-    from sc_asterisk.db.models import PaceBucket
-    bucket = PaceBucket(scope="campaign:1", tokens=1.0, stamp=0.0)
+    bucket = Bucket(tokens=1.0, stamp=0.0)
     rate, t, starts = 20.0, 0.0, []
     for i in range(41):
-        t += bucket_wait(bucket, rate, t)
+        t += bucket.wait(rate, t)
         t += 0.012 if i % 2 else 0.0          # every other claim arrives 12 ms late
-        bucket_take(bucket, rate, t)
+        bucket = bucket.take(rate, t)
         starts.append(t)
     # the average rate holds (lateness made up) ...
     assert abs((len(starts) - 1) / (starts[-1] - starts[0]) - rate) / rate < 0.02

@@ -1,0 +1,56 @@
+"""The Controller's own life, start to stop, without Asterisk: the parts it starts are
+replaced by recorders, the signal is real."""
+import asyncio
+import os
+import signal
+
+from sc_asterisk.nodes import NodeInfo
+from sc_asterisk.service import Controller
+
+NODE = NodeInfo("n1", "127.0.0.1", 1, "u", "s", "127.0.0.1", 1, "/tmp", "/tmp", "lab")
+
+
+def _serve_until_signal(db, serve, drain_s):
+    """Build the controller in the loop (its AMI clients need one) and run its life."""
+    async def main():
+        controller, life = _controller(db, serve)
+        return await controller.serve_until_signal(drain_s=drain_s), life
+    return asyncio.run(main())
+
+
+def _controller(db, serve):
+    controller = Controller(db, NODE, key="k" * 32)
+    life = []
+
+    async def start():
+        life.append("start")
+
+    async def stop(drain_s=60.0):
+        life.append(("stop", drain_s))
+
+    controller.start, controller.stop, controller.serve = start, stop, serve(controller, life)
+    return controller, life
+
+
+def test_sigterm_stops_claiming_then_drains_and_exits_0(db):
+    def serve(controller, life):
+        async def run():
+            os.kill(os.getpid(), signal.SIGTERM)
+            await controller.scheduler.stopping.wait()   # dials until told to stop
+            life.append("dialing loop ended")
+        return run
+
+    status, life = _serve_until_signal(db, serve, 7)
+    assert status == 0 and life == ["start", "dialing loop ended", ("stop", 7)]
+    # the handlers are gone with the controller: the next SIGINT is the default one again
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_failed_dialing_loop_stops_the_controller_with_status_1(db):
+    def serve(controller, life):
+        async def run():
+            raise RuntimeError("database gone")
+        return run
+
+    status, life = _serve_until_signal(db, serve, 3)
+    assert status == 1 and life == ["start", ("stop", 3)]
