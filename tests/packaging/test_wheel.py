@@ -63,8 +63,11 @@ def fresh_venv(tmp_path: Path, wheel: Path) -> tuple[Path, dict]:
     # Borrowed only now: pip must see an environment without any other sc_asterisk.
     site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))",
                     cwd=tmp_path, env=env).strip())
+    # Every path entry but those that hold a source copy of sc_asterisk (the checkout, and
+    # pytest's rootdir); the venv may sit inside the checkout (.venv), and its editable
+    # install's finder is not activated by a plain entry.
     deps = [p for p in sys.path if p and Path(p).is_dir()
-            and not Path(p).resolve().is_relative_to(CHECKOUT)]
+            and not (Path(p) / "sc_asterisk").exists()]
     (site / "borrowed-dependencies.pth").write_text("\n".join(deps) + "\n")
     return venv / "bin", env
 
