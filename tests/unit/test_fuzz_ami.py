@@ -153,7 +153,9 @@ def test_event_dispatch_never_raises_and_never_touches_an_unnamed_call(headers):
 
 @settings(max_examples=100, deadline=None)
 @given(stamp=st.one_of(st.sampled_from(["nan", "inf", "-inf", "1e999", "", "x"]),
-                       st.text(st.characters(blacklist_characters="\r\n"), max_size=12)))
+                       # no lone surrogates: they cannot arrive from a socket as text
+                       st.text(st.characters(blacklist_characters="\r\n",
+                                             blacklist_categories=("Cs",)), max_size=12)))
 def test_a_hangup_with_a_garbled_time_still_ends_its_call(stamp):
     """Asterisk's time is a nicety: without a usable one, the call still ends (now)."""
     async def main():
