@@ -94,6 +94,11 @@ class Contact(Base):
     legal_basis: Mapped[str | None] = mapped_column(String(40), nullable=True)
     consent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     consent_slot: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # When the address (postcode, commune) was last confirmed: an address column of the import,
+    # else the consent date, else the import's --address-date; None: unknown. Geographic
+    # targeting leaves out addresses older than its freshness limit.
+    address_asserted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                                 nullable=True)
     attributes: Mapped[dict] = mapped_column(JSON, default=dict)
     # The import batch that last wrote the attributes: an older file re-imported later must not
     # overwrite newer data.
