@@ -99,6 +99,28 @@ class Hangup:
                    _stamp_ms(fields))
 
 
+@dataclass(frozen=True)
+class HangupRequest:
+    """The hangup of a channel was asked for, with a Q.850 cause: the far end's BYE arrives
+    here as 16 (normal clearing) while the ``Hangup`` that follows may say 0 (unknown)."""
+
+    AMI_EVENT = "HangupRequest"
+    channel_id: str
+    cause: int | None
+
+    @classmethod
+    def parse(cls, fields: Mapping[str, str]) -> HangupRequest | None:
+        """None when it names no channel.
+
+        >>> HangupRequest.parse({"Uniqueid": "att-1", "Cause": "16"})
+        HangupRequest(channel_id='att-1', cause=16)
+        """
+        channel_id = fields.get("Uniqueid", "")
+        if not channel_id:
+            return None
+        return cls(channel_id, _int(fields.get("Cause")))
+
+
 def channel_states(messages: list[Mapping[str, str]]) -> dict[str, str]:
     """The channels a ``CoreShowChannels`` answer lists: channel id -> state.
 
