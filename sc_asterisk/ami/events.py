@@ -101,8 +101,10 @@ class Hangup:
 
 @dataclass(frozen=True)
 class HangupRequest:
-    """The hangup of a channel was asked for, with a Q.850 cause: the far end's BYE arrives
-    here as 16 (normal clearing) while the ``Hangup`` that follows may say 0 (unknown)."""
+    """The channel driver queued the channel's hangup: the far end released it (a SIP BYE),
+    with a Q.850 cause when the driver gives one. Asterisk 22 gives none for a callee's BYE,
+    and the ``Hangup`` that follows says 0 "Unknown". (``SoftHangupRequest`` is a hangup asked
+    by Asterisk itself; its ``Cause`` is a soft-hangup flag, not Q.850.)"""
 
     AMI_EVENT = "HangupRequest"
     channel_id: str

@@ -17,6 +17,8 @@ from .claim import Claim
 
 log = logging.getLogger(__name__)
 
+NORMAL_CLEARING = 16      # Q.850: what a release with no other cause is (a SIP BYE)
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
@@ -33,7 +35,7 @@ class Flight:
     cause_txt: str | None = None
     lost: bool = False            # its channel vanished while the link was down (end unseen)
     end_seen: bool = False        # Asterisk said how it ended (OriginateResponse or Hangup)
-    request_cause: int | None = None   # the Q.850 cause of a HangupRequest (e.g. the callee's BYE)
+    request_cause: int | None = None   # Q.850 cause of the far end's release (HangupRequest)
     connection: int = 0           # the AMI link (AmiClient.connections) its Originate went out on
     responded: asyncio.Event = field(default_factory=asyncio.Event)
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)
@@ -109,16 +111,20 @@ class CallTracker:
         flight.end_ms = _event_ms(hangup.at_ms)
         flight.cause, flight.cause_txt = hangup.cause, hangup.cause_text
         if not flight.cause and flight.request_cause:
-            # Asterisk 22 says 0 in the Hangup of a channel hung up by the far end (its BYE's
-            # cause came in the HangupRequest): the real cause is that one; reports word it.
+            # Asterisk 22 says 0 "Unknown" in the Hangup of an answered channel the far end
+            # released (the callee's BYE): its HangupRequest's cause is the real one; reports
+            # word it from the code.
             flight.cause, flight.cause_txt = flight.request_cause, None
         flight.end_seen = True
         flight.hung_up.set()
 
     def _on_hangup_request(self, request: HangupRequest) -> None:
+        """The channel driver reports the far end's release (a SoftHangupRequest is ours or
+        the dialplan's, and its Cause is a flag, not Q.850). Asterisk 22 sends no Cause for a
+        BYE: a release with no cause is normal clearing."""
         flight = self.flights.get(request.channel_id)
-        if flight is not None and request.cause and flight.request_cause is None:
-            flight.request_cause = request.cause
+        if flight is not None and flight.request_cause is None:
+            flight.request_cause = request.cause or NORMAL_CLEARING
 
     async def originate(self, ami: AmiClient, flight: Flight, channel: str, agi_url: str) -> str:
         """Send the Originate once. Returns "originating" (sent and accepted), "failed"

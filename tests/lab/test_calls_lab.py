@@ -22,7 +22,8 @@ def rows(db, name) -> list[tuple]:
     with db.session() as s:
         cid = get_campaign(s, name).id
         return [(a.number.lstrip("+"), a.attempt_no, a.state,
-                 a.record.outcome if a.record else None, a.channel_gone_ms, a.record)
+                 a.record.outcome if a.record else None, getattr(a, "channel_gone_ms", None),
+                 a.record)
                 for a in s.scalars(select(CallAttempt).where(CallAttempt.campaign_id == cid))]
 
 
@@ -135,20 +136,21 @@ def test_an_ami_cut_while_calls_ring_leaves_them_unknown_and_never_redialed(
 
 
 def test_every_amd_argument_reaches_amd(lab, db, prompts, tmp_path):
-    """AMD()'s 7th argument (maximum number of words) set to 1: the human callee's single
-    "Allô ?" makes it a machine. On main only the text before the first comma reached AMD()
-    (here nothing): amd.conf's 4 words, HUMAN (tests/lab/test_callflow_lab.py shows that
-    default decision for the same callee)."""
+    """AMD()'s 2nd argument (greeting, ms) set to 300: the human callee's "Allô ?" (0.55 s)
+    is a greeting too long, MACHINE. On main only the text before the first comma reached
+    AMD() (here nothing): amd.conf's 1500 ms, HUMAN (tests/lab/test_callflow_lab.py shows
+    that default decision for the same callee). Asterisk's verbose log then read
+    ``AMD("PJSIP/lab-…", ",300,,,,,,,")`` and ``greeting [300]``."""
     human = numbers(72, 1)
     make_campaign(db, prompts, "amd-args", human, max_channels=1, cps=5, ring_timeout_s=5,
-                  amd_policy="hangup:,,,,,,1")
+                  amd_policy="hangup:,300")
     plan = CalleePlan()
     plan.add(human[0], "human", ring_ms=100, hold_ms=12000)
     with Simulator(plan, lab.ports.callees, tmp_path) as sim:
         run_to_end(db, lab.node_info(), "amd-args", key=KEY)
         assert len(sim.invites()) == 1
     (_n, _no, _state, outcome, _gone, record), = rows(db, "amd-args")
-    assert record.amd_result == "MACHINE" and record.amd_cause.startswith("MAXWORDS-1-1")
+    assert (record.amd_result, record.amd_cause) == ("MACHINE", "LONGGREETING-300-300")
     assert outcome == "machine"
 
 

@@ -250,13 +250,14 @@ def test_a_call_is_followed_from_the_events_asterisk_sends():
 
 
 def test_the_callees_bye_is_recorded_with_its_cause_not_the_hangups_zero():
-    """What Asterisk 22 sends when the callee hangs up an answered call (seen in the lab): the
-    BYE's cause, 16, in HangupRequest; then a Hangup that says 0 "Unknown"."""
+    """What Asterisk 22 sends when the callee hangs up an answered call (seen in the lab, the
+    AGI running): HangupRequest without a Cause, then res_agi's SoftHangupRequest (Cause 16
+    there is AST_SOFTHANGUP_APPUNLOAD, a flag), then a Hangup that says 0 "Unknown"."""
     events = transcript(
         ["Event: OriginateResponse", "ActionID: sc-att-1", "Response: Success", "Reason: 4",
          "Uniqueid: att-1"],
         ["Event: HangupRequest", "Privilege: call,all", "Uniqueid: att-9", "Cause: 17"],
-        ["Event: HangupRequest", "Privilege: call,all", "Uniqueid: att-1", "Cause: 16"],
+        ["Event: HangupRequest", "Privilege: call,all", "Uniqueid: att-1"],
         ["Event: SoftHangupRequest", "Privilege: call,all", "Uniqueid: att-1", "Cause: 32"],
         ["Event: Hangup", "Privilege: call,all", "Timestamp: 1733468409.250000",
          "Uniqueid: att-1", "Cause: 0", "Cause-txt: Unknown"])
@@ -280,7 +281,7 @@ def test_the_callees_bye_is_recorded_with_its_cause_not_the_hangups_zero():
 
 def test_a_hangup_with_a_cause_keeps_it():
     events = transcript(
-        ["Event: HangupRequest", "Uniqueid: att-1", "Cause: 16"],
+        ["Event: HangupRequest", "Uniqueid: att-1", "Cause: 17"],
         ["Event: Hangup", "Uniqueid: att-1", "Cause: 17", "Cause-txt: User busy"])
 
     async def main():
@@ -297,6 +298,28 @@ def test_a_hangup_with_a_cause_keeps_it():
 
     flight = asyncio.run(main())
     assert (flight.cause, flight.cause_txt) == (17, "User busy")
+
+
+def test_a_hangup_asked_by_asterisk_itself_is_not_read_as_a_q850_cause():
+    """SoftHangupRequest's Cause is a flag (here 16 = AST_SOFTHANGUP_APPUNLOAD): with no
+    HangupRequest, a Hangup cause of 0 stays 0."""
+    events = transcript(
+        ["Event: SoftHangupRequest", "Uniqueid: att-1", "Cause: 16"],
+        ["Event: Hangup", "Uniqueid: att-1", "Cause: 0", "Cause-txt: Unknown"])
+
+    async def main():
+        fake = FakeAmi(replies={"Originate": transcript(
+            ["Response: Success", "ActionID: {aid}", "Message: queued"]) + events})
+        client = await logged_in(fake)
+        tracker = CallTracker()
+        tracker.watch(client)
+        flight = Flight(claim())
+        await tracker.originate(client, flight, "PJSIP/1@lab", "agi://h:1")
+        await asyncio.wait_for(flight.hung_up.wait(), 3)
+        client.close()
+        return flight
+
+    assert asyncio.run(main()).cause == 0
 
 
 def test_live_channels_lists_the_nodes_channels_or_says_it_cannot():
