@@ -27,7 +27,7 @@ from .db.dialer_queries import heartbeat, record_answer
 from .db.models import Campaign, ControllerLease
 from .db.worker import DbWorker
 from .dialer.calls import CallTracker, now_ms
-from .dialer.reconcile import live_channels, take_orphans
+from .dialer.reconcile import live_channels, resync, sweep, take_orphans
 from .dialer.scheduler import NodeLink, Scheduler
 from .dialer.states import AttemptState, CampaignStatus, transition
 from .nodes import NodeInfo
@@ -199,6 +199,12 @@ class Controller:
                                                 now_ms() - self.stale_after_ms, channels)
         for attempt_id, node, answer_ms in adopted:
             self.scheduler.adopt(attempt_id, node, answer_ms)
+        # Then what no one else settles: this controller's calls it no longer follows,
+        # stale rows no node can be asked about, and unknown calls' slots Asterisk released.
+        swept = await self.worker.transaction(sweep, self.id, channels,
+                                              set(self.tracker.flights), now_ms())
+        for attempt_id, node, answer_ms in swept:
+            self.scheduler.adopt(attempt_id, node, answer_ms)
 
     def _persist_answer(self, attempt_id: str, answer_ms: int) -> None:
         # A write that must finish (a successor controller must know the callee was rung):
@@ -207,10 +213,7 @@ class Controller:
 
     async def _resync(self, node: str) -> None:
         """After a (re)login: flights whose channel vanished while the link was down end now."""
-        link = self.links[node]
-        if not self.tracker.follows_on(node):
-            return
-        self.tracker.node_lost(node, await live_channels(link.ami))
+        await resync(self.tracker, node, self.links[node].ami)
 
 
 def _mark_answered(s, controller: str, attempt_id: str, answer_ms: int) -> None:

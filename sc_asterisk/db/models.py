@@ -55,7 +55,7 @@ class Campaign(Base):
     # Calling windows ("mon-fri 10:00-13:00,14:00-20:00", one per line); empty = the default.
     windows: Mapped[str | None] = mapped_column(Text, nullable=True)
     retry_policy: Mapped[str | None] = mapped_column(Text, nullable=True)   # RetryPolicy JSON
-    amd_policy: Mapped[str | None] = mapped_column(String(20), nullable=True)  # None = no AMD
+    amd_policy: Mapped[str | None] = mapped_column(String(80), nullable=True)  # None = no AMD
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     segments: Mapped[list["CampaignSegment"]] = relationship(
         order_by="CampaignSegment.position", cascade="all, delete-orphan")
@@ -124,6 +124,9 @@ class CallAttempt(Base):
     controller: Mapped[str | None] = mapped_column(String(64), nullable=True)
     node: Mapped[str | None] = mapped_column(String(64), nullable=True)
     trunk: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # When Asterisk confirmed the channel of an ``unknown`` attempt gone (its Hangup, or its
+    # absence from a CoreShowChannels): until then it may still ring and holds its slot.
+    channel_gone_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     campaign: Mapped[Campaign] = relationship()

@@ -15,7 +15,7 @@ from ..audio import publish
 from ..db import Campaign
 from ..db.worker import DbWorker
 from ..nodes import NodeInfo
-from .calls import CallTracker, Flight, now_ms
+from .calls import CallTracker, Flight
 from .claim import Claim, ClaimResult, DialCheck, Done, NodeSlot, Stopped, Wait, claim_next
 from .finish import finish_attempt
 from .reconcile import live_channels
@@ -198,10 +198,12 @@ class Scheduler:
             except asyncio.TimeoutError:
                 live = await live_channels(link.ami) if link.ami.connected else None
                 if live is not None and flight.attempt_id not in live:
-                    flight.end_ms = now_ms()
+                    self.tracker.gone(flight)       # gone, its end unseen
                     break
-        await asyncio.shield(self._finish(flight, OriginateResult.SENT))
-        self.tracker.forget(flight.attempt_id)
+        try:
+            await asyncio.shield(self._finish(flight, OriginateResult.SENT))
+        finally:
+            self.tracker.forget(flight.attempt_id)    # not written: reconcile.sweep settles it
 
 
 def _campaign_id(s, name: str) -> int:
