@@ -85,8 +85,8 @@ class Controller:
                                                             self.tracker.agi_finished),
                               "callback": CallbackHandler(self.store, self.optouts, self.id,
                                                           set(self.links))},
-                             host=agi_bind, port=agi_port,
-                             on_refused=self.metrics.agi_refused)
+                             host=agi_bind, port=agi_port, on_refused=self.metrics.agi_refused,
+                             gate=AgiGate(token=self.agi_token, peers=frozenset()))
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -96,6 +96,7 @@ class Controller:
         # Sessions only from the nodes' addresses (as their AMI host resolves here).
         peers = await resolve_peers(link.info.ami_host for link in self.links.values())
         self.agi.gate = AgiGate(token=self.agi_token, peers=peers)
+        log.info("FastAGI admits sessions from %s only", ", ".join(sorted(peers)) or "nobody")
         await self.agi.start()
         connected = 0
         for link in self.links.values():
@@ -188,8 +189,7 @@ class Controller:
         campaigns = s.scalars(select(Campaign).where(Campaign.caller_id.is_not(None),
                                                      Campaign.status != CampaignStatus.CANCELLED))
         for asset in {seg.asset.id: seg.asset for c in campaigns for seg in c.segments}.values():
-            for link in self.links.values():
-                publish(asset, link.info.sounds_dir)
+            self._publish_everywhere(asset)
 
     def _publish_everywhere(self, asset) -> None:
         for link in self.links.values():

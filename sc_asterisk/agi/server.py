@@ -206,7 +206,6 @@ class AgiServer:
         except Exception:
             log.exception("AGI handler %r failed for %s", session.script, session.uniqueid)
 
-
     def _refuse(self, reason: str, why: str, peer) -> None:
         # Nothing from the request is logged: it may carry a caller's number.
         self.refused_by[reason] += 1

@@ -96,14 +96,18 @@ class OptOuts:
     def __init__(self, worker: DbWorker, key: str, journal: OptOutJournal):
         self.worker, self.key, self.journal = worker, key, journal
         self._storing: dict[str, asyncio.Task] = {}
+        self._journaling: set[asyncio.Task] = set()
         self._pending: frozenset[str] = frozenset()   # read by the database thread
 
     async def opt_out(self, attempt_id: str) -> None:
         """Make the opt-out durable (journal), then store it in the background. Shielded: a
         cancelled call flow still completes both; never raises (the call's own measurements
         must be saved whatever happens here)."""
+        task = asyncio.ensure_future(self._opt_out(attempt_id))
+        self._journaling.add(task)
+        task.add_done_callback(self._journaling.discard)
         try:
-            await asyncio.shield(asyncio.ensure_future(self._opt_out(attempt_id)))
+            await asyncio.shield(task)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -129,6 +133,7 @@ class OptOuts:
 
     async def close(self, grace_s: float = 5.0) -> None:
         """Let writes in progress finish for *grace_s*; what is left stays in the journal."""
+        await asyncio.gather(*self._journaling, return_exceptions=True)   # a moment: a file
         tasks = list(self._storing.values())
         if not tasks:
             return
@@ -147,7 +152,7 @@ class OptOuts:
         def guarded(session: Session, attempt) -> str | None:
             pending = self._pending
             if pending and attempt.number in set(session.scalars(
-                    select(CallAttempt.number).where(CallAttempt.id.in_(pending)))):
+                    select(CallAttempt.number).where(CallAttempt.id.in_(sorted(pending))))):
                 return "suppressed"
             return check(session, attempt)
         return guarded

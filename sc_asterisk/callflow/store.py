@@ -54,7 +54,8 @@ class CallStore:
         script = await self.worker.transaction(self._script_for, attempt_id, sounds_dir)
         if script is not None and script_key:
             campaign = script_key.split(".", 1)[0]
-            for old in [k for k in self._scripts if k[0].split(".", 1)[0] == campaign]:
+            for old in [k for k in self._scripts
+                        if k[1] == sounds_dir and k[0].split(".", 1)[0] == campaign]:
                 del self._scripts[old]       # superseded by a replaced prompt
             self._scripts[key] = script
         return script

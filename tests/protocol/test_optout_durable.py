@@ -98,12 +98,41 @@ async def _one_call(db, worker, optouts, attempt_id, on_confirm=None):
     return commands
 
 
-def test_the_optout_is_journaled_before_the_confirmation_and_stored_while_the_main_lane_is_busy(
-        db, tmp_path):
+def test_the_optout_is_journaled_before_the_confirmation_plays(db, tmp_path, monkeypatch):
+    (attempt,) = _attempts(db)
+    journal = OptOutJournal(tmp_path / "journal")
+    database_refuses = [True]
+    seen_at_confirm = []
+
+    def until_released(s, attempt_id, key):
+        if database_refuses[0]:
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return opt_out_in(s, attempt_id, key)
+
+    monkeypatch.setattr(optouts_module, "opt_out_in", until_released)
+
+    async def main():
+        worker = DbWorker(db)
+        optouts = OptOuts(worker, KEY, journal)
+        commands = await _one_call(db, worker, optouts, attempt,
+                                   lambda: seen_at_confirm.append(journal.pending()))
+        stored_during_call = _suppressed(db)
+        database_refuses[0] = False
+        await asyncio.wait_for(_until(lambda: not journal.pending()), 10)
+        await worker.close()
+        return commands, stored_during_call
+
+    commands, stored_during_call = asyncio.run(main())
+    assert commands[1] == 'STREAM FILE "/snd/confirm" ""'
+    assert seen_at_confirm == [[attempt]]          # durable before the confirmation played
+    assert stored_during_call is None              # while the database refused it
+    assert _suppressed(db) == "opt-out"            # then stored, and the entry removed
+
+
+def test_the_optout_is_stored_while_the_main_lane_is_busy(db, tmp_path):
     (attempt,) = _attempts(db)
     journal = OptOutJournal(tmp_path / "journal")
     held, release = threading.Event(), threading.Event()
-    seen_at_confirm = []
 
     def busy(s):           # a long piece of work at the head of the main (FIFO) lane
         held.set()
@@ -114,20 +143,18 @@ def test_the_optout_is_journaled_before_the_confirmation_and_stored_while_the_ma
         optouts = OptOuts(worker, KEY, journal)
         blocker = asyncio.ensure_future(worker.transaction(busy))
         await asyncio.to_thread(held.wait, 5)
-        calls = asyncio.ensure_future(_one_call(
-            db, worker, optouts, attempt, lambda: seen_at_confirm.append(journal.pending())))
-        # stored while the main lane is still held: the opt-out does not queue behind it
-        await asyncio.wait_for(_until(lambda: _suppressed(db) == "opt-out"), 10)
-        release.set()
-        commands = await calls
+        calls = asyncio.ensure_future(_one_call(db, worker, optouts, attempt))
+        try:
+            # stored while the main lane is still held: the opt-out does not queue behind it
+            await asyncio.wait_for(_until(lambda: _suppressed(db) == "opt-out"), 10)
+        finally:
+            release.set()
+        await calls
         await blocker
         await optouts.close()
         await worker.close()
-        return commands
 
-    commands = asyncio.run(main())
-    assert seen_at_confirm == [[attempt]]          # durable before the confirmation played
-    assert commands[1] == 'STREAM FILE "/snd/confirm" ""'
+    asyncio.run(main())
     assert journal.pending() == []                 # stored: the entry is gone
     with db.session() as s:
         assert s.get(CallRecord, attempt).opted_out
