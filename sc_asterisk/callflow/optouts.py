@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 RETRY_PAUSE_S = 0.5
 MAX_PAUSE_S = 30.0
+STORE_WAIT_S = 2.0    # how long the call flow waits for the store before going on
 _ENTRY = re.compile(r"^[0-9a-f]{32}\.optout$")
 
 
@@ -119,7 +120,10 @@ class OptOuts:
         try:
             await asyncio.to_thread(self.journal.record, attempt_id)
         finally:
-            self._store_later(attempt_id)
+            storing = self._store_later(attempt_id)
+        # A healthy database stores it at once: then it is in the suppression list before
+        # the call ends. A slow one does not hold the call: the journal already has it.
+        await asyncio.wait([storing], timeout=STORE_WAIT_S)
 
     async def replay(self) -> int:
         """Store every journaled opt-out (left by a controller that stopped first); returns
