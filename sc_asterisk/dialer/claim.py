@@ -51,6 +51,9 @@ class Claim:
     # get a Wait. A hint that saves a database round trip, never a permission (the buckets
     # decide). Absolute, so the claim's own duration does not slow the pace down.
     next_token_at: float = 0.0
+    # Names the campaign's script in the call flow's memory (``callflow.store.script_key``):
+    # set by the scheduler, sent as SC_CAMPAIGN.
+    script_key: str = ""
 
     @property
     def channel(self) -> str:

@@ -22,8 +22,8 @@ def test_dialplan_and_constants_name_the_same_variables():
 
 
 def test_the_globals_template_sets_the_node_wide_ones():
-    assert names_in([TEMPLATES / "parts" / "globals.conf"]) == {chanvars.SC_AGI,
-                                                                 chanvars.SC_SOUNDS}
+    assert names_in([TEMPLATES / "parts" / "globals.conf"]) == {
+        chanvars.SC_AGI, chanvars.SC_SOUNDS, chanvars.SC_NODE}
 
 
 def test_amd_gets_each_argument_from_its_own_variable_in_order():
