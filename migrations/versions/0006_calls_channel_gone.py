@@ -5,14 +5,14 @@ An ``unknown`` attempt may still ring: it holds its channel slot until this is s
 controller's sweep, from a CoreShowChannels that no longer lists it, or its Hangup).
 
 Revision ID: 0005_calls
-Revises: 0004
+Revises: 0005_targets
 Create Date: 2026-12-06
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0005_calls'
-down_revision = '0004'
+down_revision = '0005_targets'
 branch_labels = None
 depends_on = None
 
