@@ -67,8 +67,14 @@ class OptOutJournal:
             paths = [p for p in self.directory.iterdir() if _ENTRY.match(p.name)]
         except FileNotFoundError:
             return []
+        aged = []
+        for path in paths:
+            try:
+                aged.append((path.stat().st_mtime, path))
+            except FileNotFoundError:
+                continue                      # stored and removed since the listing
         found = []
-        for path in sorted(paths, key=lambda p: p.stat().st_mtime):
+        for _mtime, path in sorted(aged):
             try:
                 found.append(str(json.loads(path.read_text())["attempt_id"]))
             except FileNotFoundError:
