@@ -15,8 +15,14 @@ class Metrics:
         self.listened = Histogram("sc_listened_seconds", "Seconds listened per answered call",
                                   buckets=(1, 2, 5, 10, 20, 30, 45, 60, 90, 120),
                                   registry=self.registry)
+        self.agi_refused_total = Counter(
+            "sc_agi_refused_total", "FastAGI sessions refused: not a node's address (peer) or "
+            "without the installation token (token)", ["reason"], registry=self.registry)
         self.ami_up = Gauge("sc_ami_connected", "1 when the AMI link to the node is up", ["node"],
                             registry=self.registry)
+
+    def agi_refused(self, reason: str) -> None:
+        self.agi_refused_total.labels(reason).inc()
 
     def originated(self, node: str) -> None:
         self.originates.labels(node).inc()

@@ -12,13 +12,15 @@ import os
 import signal
 import socket
 import uuid
+from pathlib import Path
 
 from sqlalchemy import select
 
-from .agi import AgiServer
+from .agi import AgiGate, AgiServer, derive_token, resolve_peers
 from .audio import publish
 from .ami import AmiClient
 from .callflow.broadcast import BroadcastHandler, CallbackHandler
+from .callflow.optouts import OptOutJournal, OptOuts
 from .callflow.store import CallStore
 from .config import Settings
 from .contacts.suppression import dial_check
@@ -27,7 +29,7 @@ from .db.dialer_queries import heartbeat, record_answer
 from .db.models import Campaign, ControllerLease
 from .db.worker import DbWorker
 from .dialer.calls import CallTracker, now_ms
-from .dialer.reconcile import live_channels, take_orphans
+from .dialer.reconcile import live_channels, resync, sweep, take_orphans
 from .dialer.scheduler import NodeLink, Scheduler
 from .dialer.states import AttemptState, CampaignStatus, transition
 from .nodes import NodeInfo
@@ -46,17 +48,25 @@ class Controller:
     def __init__(self, db: Database, nodes: list[NodeInfo] | NodeInfo,
                  key: str | None = None, agi_bind: str = "127.0.0.1",
                  agi_port: int | None = None, stale_after_s: float = 10.0,
-                 max_channels: dict[str, int] | None = None):
+                 max_channels: dict[str, int] | None = None,
+                 journal_dir: str | os.PathLike | None = None):
         nodes = [nodes] if isinstance(nodes, NodeInfo) else list(nodes)
         self.db = db
         # The installation key hashes the suppression store: every controller of an
         # installation must share it (SC_ASTERISK_HOME/secrets/installation-key).
         self.key = key or Settings.load().secret("installation-key")
+        # FastAGI sessions must carry the installation's token (rendered into every node's
+        # SC_AGI, sent with every Originate) and come from a node's address (agi/auth.py).
+        self.agi_token = derive_token(self.key)
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.stale_after_ms = int(stale_after_s * 1000)
         self.metrics = Metrics()
         self.worker = DbWorker(db)
-        self.store = CallStore(self.worker)
+        self.store = CallStore(self.worker, publish=self._publish_everywhere)
+        # Opt-outs are journaled under the controller's home before anything else, stored on
+        # the worker's urgent lane, and replayed at start (callflow/optouts.py).
+        self.optouts = OptOuts(self.worker, self.key, OptOutJournal(
+            Path(journal_dir) if journal_dir else Settings.load().home / "optout-journal"))
         self.tracker = CallTracker(on_answer=self._persist_answer)
         self.links = {}
         for node in nodes:
@@ -68,17 +78,25 @@ class Controller:
                 node.name, node.max_channels))
         agi_port = agi_port or nodes[0].agi_port
         self.scheduler = Scheduler(self.worker, self.tracker, self.links, self.id, agi_port,
-                                   dial_check=dial_check(self.key), metrics=self.metrics)
-        self.agi = AgiServer({"broadcast": BroadcastHandler(self.store, self.key,
+                                   dial_check=self.optouts.guard(dial_check(self.key)),
+                                   metrics=self.metrics, agi_token=self.agi_token)
+        self.agi = AgiServer({"broadcast": BroadcastHandler(self.store, self.optouts,
                                                             self.tracker.agi_started,
                                                             self.tracker.agi_finished),
-                              "callback": CallbackHandler(self.store, self.key)},
-                             host=agi_bind, port=agi_port)
+                              "callback": CallbackHandler(self.store, self.optouts, self.id,
+                                                          set(self.links))},
+                             host=agi_bind, port=agi_port, on_refused=self.metrics.agi_refused,
+                             gate=AgiGate(token=self.agi_token, peers=frozenset()))
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
         await self.worker.transaction(self._register)
+        await self.optouts.replay()       # before anyone is dialed
         await self.worker.transaction(self._publish_callback_prompts)
+        # Sessions only from the nodes' addresses (as their AMI host resolves here).
+        peers = await resolve_peers(link.info.ami_host for link in self.links.values())
+        self.agi.gate = AgiGate(token=self.agi_token, peers=peers)
+        log.info("FastAGI admits sessions from %s only", ", ".join(sorted(peers)) or "nobody")
         await self.agi.start()
         connected = 0
         for link in self.links.values():
@@ -105,6 +123,7 @@ class Controller:
         for link in self.links.values():
             link.ami.close()
         await self.agi.stop()
+        await self.optouts.close()        # what is not stored yet stays journaled
         await self.worker.transaction(self._unregister)
         await self.worker.close()
 
@@ -170,8 +189,11 @@ class Controller:
         campaigns = s.scalars(select(Campaign).where(Campaign.caller_id.is_not(None),
                                                      Campaign.status != CampaignStatus.CANCELLED))
         for asset in {seg.asset.id: seg.asset for c in campaigns for seg in c.segments}.values():
-            for link in self.links.values():
-                publish(asset, link.info.sounds_dir)
+            self._publish_everywhere(asset)
+
+    def _publish_everywhere(self, asset) -> None:
+        for link in self.links.values():
+            publish(asset, link.info.sounds_dir)
 
     def _unregister(self, s) -> None:
         lease = s.get(ControllerLease, self.id)
@@ -199,6 +221,12 @@ class Controller:
                                                 now_ms() - self.stale_after_ms, channels)
         for attempt_id, node, answer_ms in adopted:
             self.scheduler.adopt(attempt_id, node, answer_ms)
+        # Then what no one else settles: this controller's calls it no longer follows,
+        # stale rows no node can be asked about, and unknown calls' slots Asterisk released.
+        swept = await self.worker.transaction(sweep, self.id, channels,
+                                              set(self.tracker.flights), now_ms())
+        for attempt_id, node, answer_ms in swept:
+            self.scheduler.adopt(attempt_id, node, answer_ms)
 
     def _persist_answer(self, attempt_id: str, answer_ms: int) -> None:
         # A write that must finish (a successor controller must know the callee was rung):
@@ -207,10 +235,7 @@ class Controller:
 
     async def _resync(self, node: str) -> None:
         """After a (re)login: flights whose channel vanished while the link was down end now."""
-        link = self.links[node]
-        if not self.tracker.follows_on(node):
-            return
-        self.tracker.node_lost(node, await live_channels(link.ami))
+        await resync(self.tracker, node, self.links[node].ami)
 
 
 def _mark_answered(s, controller: str, attempt_id: str, answer_ms: int) -> None:

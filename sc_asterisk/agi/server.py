@@ -12,6 +12,7 @@ import logging
 from typing import Awaitable, Callable
 
 from ..aio import within
+from .auth import AgiGate
 from .protocol import (HANGUP_LINE, MAX_HEADER_LINES, MAX_LINE_BYTES, AgiProtocolError, AgiResult,
                        is_continuation, is_final, parse_header_line, parse_result,
                        stream_file_command)
@@ -35,17 +36,17 @@ class AgiSession:
     """
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 env: dict[str, str], command_timeout: float):
+                 env: dict[str, str], command_timeout: float, script: str | None = None,
+                 peer: str | None = None):
         self._reader = reader
         self._writer = writer
         self.env = env
         self.command_timeout = command_timeout
         self.hangup_seen = False
-
-    @property
-    def script(self) -> str:
-        """The request path, e.g. ``broadcast`` for ``agi://host/broadcast?x=1``."""
-        return self.env.get("agi_network_script", "").split("?", 1)[0].strip("/")
+        self.peer = peer         # the address the session came from (a node's)
+        # The script the request names, e.g. ``broadcast`` for ``agi://host/TOKEN/broadcast?x=1``
+        self.script = script if script is not None else \
+            env.get("agi_network_script", "").split("?", 1)[0].strip("/")
 
     @property
     def uniqueid(self) -> str:
@@ -113,8 +114,13 @@ class AgiServer:
 
     def __init__(self, routes: dict[str, Handler], host: str = "127.0.0.1", port: int = 4573,
                  max_sessions: int = 500, header_timeout: float = 5.0,
-                 command_timeout: float = 30.0):
+                 command_timeout: float = 30.0, gate: AgiGate | None = None,
+                 on_refused: Callable[[str], None] | None = None):
         self.routes = dict(routes)
+        # Who may open a session (agi/auth.py); the default admits anyone (tests, node check).
+        self.gate = gate or AgiGate()
+        self.on_refused = on_refused     # called with "peer" or "token" (a metric)
+        self.refused_by: dict[str, int] = {"peer": 0, "token": 0}
         self.host, self.port = host, port
         self.max_sessions = max_sessions
         self.header_timeout = header_timeout
@@ -152,6 +158,9 @@ class AgiServer:
         self._tasks.add(task)
         peer = writer.get_extra_info("peername")
         try:
+            if not self.gate.admits_peer(peer[0] if isinstance(peer, tuple) else None):
+                self._refuse("peer", "not a node's address", peer)
+                return
             if self.active >= self.max_sessions:
                 self.refused += 1
                 log.warning("AGI session refused from %s: %d sessions live (max %d)",
@@ -178,7 +187,12 @@ class AgiServer:
             log.warning("AGI connection from %s dropped: bad or missing request header (%s)",
                         peer, type(exc).__name__)
             return
-        session = AgiSession(reader, writer, env, self.command_timeout)
+        script = self.gate.script(env.get("agi_network_script", ""))
+        if script is None:
+            self._refuse("token", "no or wrong installation token", peer)
+            return
+        session = AgiSession(reader, writer, env, self.command_timeout, script,
+                             peer[0] if isinstance(peer, tuple) else None)
         handler = self.routes.get(session.script)
         if handler is None:
             log.warning("AGI request for unknown script %r from %s", session.script, peer)
@@ -191,6 +205,14 @@ class AgiServer:
             log.warning("AGI session %s ended: %s", session.uniqueid, type(exc).__name__)
         except Exception:
             log.exception("AGI handler %r failed for %s", session.script, session.uniqueid)
+
+    def _refuse(self, reason: str, why: str, peer) -> None:
+        # Nothing from the request is logged: it may carry a caller's number.
+        self.refused_by[reason] += 1
+        log.warning("FastAGI session from %s refused: %s (closed, nothing run)",
+                    peer[0] if isinstance(peer, tuple) else "?", why)
+        if self.on_refused is not None:
+            self.on_refused(reason)
 
 
 async def _read_env(reader: asyncio.StreamReader) -> dict[str, str]:

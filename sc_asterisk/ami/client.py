@@ -23,7 +23,8 @@ from panoramisk.ami_protocol import AMIProtocol
 
 from ..aio import within
 from ..errors import AmiError
-from .events import ChannelState, Hangup, OriginateResult, channel_states, originate_action_id
+from .events import (ChannelState, Hangup, HangupRequest, OriginateResult, channel_states,
+                     originate_action_id)
 
 log = logging.getLogger(__name__)
 # panoramisk logs whole AMI messages (dialed numbers, caller IDs) at DEBUG and pending actions
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("panoramisk").setLevel(logging.WARNING)
 
 EventCallback = Callable[[dict[str, str]], Any]
-Event = TypeVar("Event", OriginateResult, ChannelState, Hangup)
+Event = TypeVar("Event", OriginateResult, ChannelState, Hangup, HangupRequest)
 _DISABLED = 10 ** 9  # panoramisk's own pinger is replaced by the watchdog
 MAX_RECONNECT_S = 16
 
@@ -178,8 +179,8 @@ class AmiClient:
         return channel_states([flatten(m) for m in messages])
 
     def subscribe(self, kind: type[Event], callback: Callable[[Event], Any]) -> None:
-        """Call *callback(event)* with every event of *kind* (OriginateResult, ChannelState or
-        Hangup); an event of that name that does not parse is passed over.
+        """Call *callback(event)* with every event of *kind* (OriginateResult, ChannelState,
+        Hangup or HangupRequest); an event of that name that does not parse is passed over.
 
         Example: ``ami.subscribe(Hangup, lambda hangup: print(hangup.cause))``
         """

@@ -99,6 +99,30 @@ class Hangup:
                    _stamp_ms(fields))
 
 
+@dataclass(frozen=True)
+class HangupRequest:
+    """The channel driver queued the channel's hangup: the far end released it (a SIP BYE),
+    with a Q.850 cause when the driver gives one. Asterisk 22 gives none for a callee's BYE,
+    and the ``Hangup`` that follows says 0 "Unknown". (``SoftHangupRequest`` is a hangup asked
+    by Asterisk itself; its ``Cause`` is a soft-hangup flag, not Q.850.)"""
+
+    AMI_EVENT = "HangupRequest"
+    channel_id: str
+    cause: int | None
+
+    @classmethod
+    def parse(cls, fields: Mapping[str, str]) -> HangupRequest | None:
+        """None when it names no channel.
+
+        >>> HangupRequest.parse({"Uniqueid": "att-1", "Cause": "16"})
+        HangupRequest(channel_id='att-1', cause=16)
+        """
+        channel_id = fields.get("Uniqueid", "")
+        if not channel_id:
+            return None
+        return cls(channel_id, _int(fields.get("Cause")))
+
+
 def channel_states(messages: list[Mapping[str, str]]) -> dict[str, str]:
     """The channels a ``CoreShowChannels`` answer lists: channel id -> state.
 

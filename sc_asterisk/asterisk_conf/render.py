@@ -55,6 +55,9 @@ class NodeConfig:
     sip_transport: str = "udp"
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+    # The installation's FastAGI token (agi.derive_token): part of SC_AGI, without which the
+    # controller refuses the session. Required: see installation_agi_token().
+    agi_token: str = ""
     sounds_dir: str = "/var/lib/sc-asterisk/sounds"
     rtp_start: int = 10000
     rtp_end: int = 10999
@@ -88,6 +91,10 @@ def render_parts(cfg: NodeConfig) -> dict[str, str]:
 
 
 def _values(cfg: NodeConfig) -> dict[str, str]:
+    if not cfg.agi_token:
+        raise ConfigError(f"no FastAGI token for node {cfg.node}",
+                          fix="render with the installation's token (sc-asterisk asterisk "
+                              "render derives it from the installation key)")
     values = {k: str(v) for k, v in vars(cfg).items() if k != "endpoints"}
     values["cdr_events"] = "yes" if cfg.cdr_events else "no"
     values["ami_read"] = ",".join(AMI_READ_CLASSES)

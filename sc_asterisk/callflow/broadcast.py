@@ -1,7 +1,8 @@
 """The FastAGI scripts: ``broadcast`` (an answered outbound call hears its campaign's script)
 and ``callback`` (someone calls the number they saw and hears the same, with the same
 opt-out). Each reads like a checklist: find the call, play, record. Records are written even
-when the session is being cancelled (shutdown): a call's result must never be lost."""
+when the session is being cancelled (shutdown): a call's result must never be lost. Only the
+installation's nodes reach these handlers (the server's gate, ``agi/auth.py``)."""
 from __future__ import annotations
 
 import asyncio
@@ -11,6 +12,7 @@ from typing import Callable
 
 from ..agi import AgiHangup, AgiSession
 from ..chanvars import AMDCAUSE, AMDSTATUS
+from .optouts import OptOuts
 from .player import PlayResult, Script, play
 from .store import CallStore
 
@@ -18,12 +20,12 @@ log = logging.getLogger(__name__)
 
 
 class BroadcastHandler:
-    """Example: ``AgiServer({"broadcast": BroadcastHandler(store, key)})``."""
+    """Example: ``AgiServer({"broadcast": BroadcastHandler(store, optouts)})``."""
 
-    def __init__(self, store: CallStore, key: str,
+    def __init__(self, store: CallStore, optouts: OptOuts,
                  on_started: Callable[[str], None] | None = None,
                  on_finished: Callable[[str], None] | None = None):
-        self.store, self.key = store, key
+        self.store, self.optouts = store, optouts
         self.on_started, self.on_finished = on_started, on_finished
 
     async def __call__(self, session: AgiSession) -> None:
@@ -45,7 +47,7 @@ class BroadcastHandler:
                     await asyncio.shield(self.store.save_play(attempt_id, PlayResult()))
                     await session.command("HANGUP")
                     return
-            await play_and_record(session, self.store, self.key, attempt_id, script)
+            await play_and_record(session, self.store, self.optouts, attempt_id, script)
         finally:
             if self.on_finished is not None:
                 self.on_finished(attempt_id)
@@ -64,31 +66,45 @@ class BroadcastHandler:
 
 
 class CallbackHandler:
-    """Inbound calls to a campaign's caller-ID number (a DID on the trunk)."""
+    """Inbound calls to a campaign's caller-ID number (a DID on the trunk). The call is
+    recorded on its node (``SC_NODE``, sent by the dialplan) and this controller, like an
+    outbound one, so it counts against the node's channels until it ends.
 
-    def __init__(self, store: CallStore, key: str):
-        self.store, self.key = store, key
+    Example: ``CallbackHandler(store, optouts, controller="host-1-ab12", nodes={"paris-1"})``
+    """
+
+    def __init__(self, store: CallStore, optouts: OptOuts, controller: str | None = None,
+                 nodes: frozenset[str] | set[str] = frozenset()):
+        self.store, self.optouts = store, optouts
+        self.controller, self.nodes = controller, frozenset(nodes)
 
     async def __call__(self, session: AgiSession) -> None:
+        node = session.env.get("agi_arg_2", "")
+        if node not in self.nodes:
+            log.warning("callback: the dialplan did not name a known node (re-render the "
+                        "globals: SC_NODE)")
+            node = None
         opened = await self.store.open_inbound(session.env.get("agi_extension", ""),
                                                session.env.get("agi_callerid", ""),
-                                               session.env.get("agi_arg_1", ""))
+                                               session.env.get("agi_arg_1", ""),
+                                               node=node, controller=self.controller)
         if opened is None:
             log.warning("callback: no campaign uses the number called; hanging up")
             await session.command("HANGUP")
             return
         attempt_id, script = opened
         try:
-            await play_and_record(session, self.store, self.key, attempt_id, script)
+            await play_and_record(session, self.store, self.optouts, attempt_id, script)
         finally:
             await asyncio.shield(self.store.close_inbound(attempt_id))
 
 
-async def play_and_record(session: AgiSession, store: CallStore, key: str, attempt_id: str,
-                          script: Script) -> PlayResult:
+async def play_and_record(session: AgiSession, store: CallStore, optouts: OptOuts,
+                          attempt_id: str, script: Script) -> PlayResult:
     async def opt_out() -> None:
-        await store.opt_out(attempt_id, key)
-        log.info("call %s: opted out by DTMF; suppressed", attempt_id)
+        # durable (journaled) when this returns, stored in the suppression list right after
+        await optouts.opt_out(attempt_id)
+        log.info("call %s: opted out by DTMF", attempt_id)
 
     result = await play(session, script, on_optout=opt_out)
     # Shielded: a shutdown must not lose what this call measured.

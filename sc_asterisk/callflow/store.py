@@ -3,7 +3,9 @@ listen results, opt-outs, inbound callback calls. Every query runs on the contro
 database worker (``db.worker``), so a slow database never stalls the audio of other calls."""
 from __future__ import annotations
 
+import hashlib
 import time
+from typing import Callable
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
@@ -11,7 +13,7 @@ from sqlalchemy.orm import Session
 from ..audio import asterisk_name
 from ..contacts.numbers import NumberRejected, to_e164
 from ..contacts.suppression import SuppressionStore
-from ..db import CallAttempt, CallRecord, Campaign, SegmentListen
+from ..db import AudioAsset, CallAttempt, CallRecord, Campaign, CampaignSegment, SegmentListen
 from ..db.worker import DbWorker
 from ..dialer.outcomes import ANSWERED
 from ..dialer.states import AttemptState, transition
@@ -31,44 +33,58 @@ class CallStore:
         script = await store.script_for(attempt_id, "/srv/sc-asterisk/lab/sounds")
     """
 
-    def __init__(self, worker: DbWorker):
+    def __init__(self, worker: DbWorker,
+                 publish: Callable[[AudioAsset], None] | None = None):
         self.worker = worker
+        # Puts a prompt on the nodes (in the database thread) before a script naming it is
+        # played: a replaced prompt is a new file (content-addressed).
+        self.publish = publish
         self._scripts: dict[tuple[str, str], Script] = {}
 
-    async def script_for(self, attempt_id: str, sounds_dir: str, campaign_id: str = ""
+    async def script_for(self, attempt_id: str, sounds_dir: str, script_key: str = ""
                          ) -> Script | None:
-        """The script of the attempt's campaign. With *campaign_id* (passed by the dialplan)
-        a script already built is served from memory: the callee's first second of audio
-        must not wait behind other calls' database work."""
-        key = (campaign_id, sounds_dir)
-        if campaign_id and key in self._scripts:
+        """The script of the attempt's campaign. With *script_key* (``SC_CAMPAIGN``, which the
+        claim sets to :func:`script_key`: the campaign and its prompts' content) a script
+        already built is served from memory: the callee's first second of audio must not wait
+        behind other calls' database work. A prompt replaced during ``serve`` changes the key,
+        so the next call reads the new script."""
+        key = (script_key, sounds_dir)
+        if script_key and key in self._scripts:
             return self._scripts[key]
         script = await self.worker.transaction(self._script_for, attempt_id, sounds_dir)
-        if script is not None and campaign_id:
-            self._scripts[key] = script     # a campaign's segments never change once created
+        if script is not None and script_key:
+            campaign = script_key.split(".", 1)[0]
+            for old in [k for k in self._scripts
+                        if k[1] == sounds_dir and k[0].split(".", 1)[0] == campaign]:
+                del self._scripts[old]       # superseded by a replaced prompt
+            self._scripts[key] = script
         return script
 
-    @staticmethod
-    def _script_for(s: Session, attempt_id: str, sounds_dir: str) -> Script | None:
+    def _script_for(self, s: Session, attempt_id: str, sounds_dir: str) -> Script | None:
         attempt = s.get(CallAttempt, attempt_id)
         if attempt is None:
             return None
-        return campaign_script(s.get(Campaign, attempt.campaign_id), sounds_dir)
+        return self._campaign_script(s.get(Campaign, attempt.campaign_id), sounds_dir)
+
+    def _campaign_script(self, campaign: Campaign, sounds_dir: str) -> Script:
+        if self.publish is not None:
+            for seg in campaign.segments:
+                self.publish(seg.asset)
+        return campaign_script(campaign, sounds_dir)
 
     async def save_play(self, attempt_id: str, result: PlayResult) -> None:
         await self.worker.transaction(_save_play, attempt_id, result)
 
-    async def opt_out(self, attempt_id: str, key: str) -> None:
-        """Suppress the attempt's number now (the call is still up) and mark the record."""
-        await self.worker.transaction(_opt_out, attempt_id, key)
-
     async def save_amd(self, attempt_id: str, result: str, cause: str) -> None:
         await self.worker.transaction(_save_amd, attempt_id, result, cause)
 
-    async def open_inbound(self, called: str, caller: str, sounds_dir: str
+    async def open_inbound(self, called: str, caller: str, sounds_dir: str,
+                           node: str | None = None, controller: str | None = None
                            ) -> tuple[str, Script] | None:
-        """Record an inbound call to a campaign's caller-ID number; None if no campaign has it."""
-        return await self.worker.transaction(_open_inbound, called, caller, sounds_dir)
+        """Record an inbound call to a campaign's caller-ID number, held by *controller* on
+        *node*; None if no campaign has it."""
+        return await self.worker.transaction(_open_inbound, called, caller, sounds_dir,
+                                             self._campaign_script, node, controller)
 
     async def close_inbound(self, attempt_id: str) -> None:
         await self.worker.transaction(_close_inbound, attempt_id)
@@ -96,13 +112,29 @@ def _save_play(s: Session, attempt_id: str, result: PlayResult) -> None:
             for r in result.segments])
 
 
-def _opt_out(s: Session, attempt_id: str, key: str) -> None:
+def opt_out_in(s: Session, attempt_id: str, key: str) -> str:
+    """Suppress the attempt's number and mark its record; idempotent (run again after a
+    failure, or by another controller replaying the same journal entry). Returns what it
+    found: "suppressed", "already" (suppressed or erased before: a concurrent add included),
+    "no-number" (a withheld or invalid inbound number: nothing to suppress) or "no-attempt".
+    """
     attempt = s.get(CallAttempt, attempt_id)
-    campaign = s.get(Campaign, attempt.campaign_id)
-    SuppressionStore(s, key).add(attempt.number, "opt-out", f"dtmf:{campaign.name}:{attempt_id}")
+    if attempt is None:
+        return "no-attempt"
     record = s.get(CallRecord, attempt_id)
     if record is not None:
         record.opted_out = True
+    store = SuppressionStore(s, key)
+    reason = store.is_suppressed(attempt.number)
+    if reason == "invalid-number":
+        return "no-number"
+    if reason is not None:
+        return "already"
+    campaign = s.get(Campaign, attempt.campaign_id)
+    # An IntegrityError here (someone added the number since the check) rolls the whole
+    # transaction back; the retry then finds the entry: "already".
+    store.add(to_e164(attempt.number), "opt-out", f"dtmf:{campaign.name}:{attempt_id}")
+    return "suppressed"
 
 
 def _save_amd(s: Session, attempt_id: str, result: str, cause: str) -> None:
@@ -111,7 +143,8 @@ def _save_amd(s: Session, attempt_id: str, result: str, cause: str) -> None:
         record.amd_result, record.amd_cause = result[:10], cause[:60]
 
 
-def _open_inbound(s: Session, called: str, caller: str, sounds_dir: str
+def _open_inbound(s: Session, called: str, caller: str, sounds_dir: str,
+                  build=None, node: str | None = None, controller: str | None = None
                   ) -> tuple[str, Script] | None:
     digits = _digits(called)
     campaign = next((c for c in s.scalars(select(Campaign).where(Campaign.caller_id.is_not(None))
@@ -125,12 +158,13 @@ def _open_inbound(s: Session, called: str, caller: str, sounds_dir: str
         number = caller[:64] or "anonymous"
     # An inbound call starts answered: it is inserted so, never claimed.
     attempt = CallAttempt(campaign_id=campaign.id, number=number, attempt_no=0,
-                          state=AttemptState.ANSWERED, trunk=campaign.trunk)
+                          state=AttemptState.ANSWERED, trunk=campaign.trunk, node=node,
+                          controller=controller)
     s.add(attempt)
     s.flush()
     s.add(CallRecord(attempt_id=attempt.id, direction="inbound", outcome=ANSWERED,
                      answer_ms=now_ms(), caller_id=campaign.caller_id))
-    return attempt.id, campaign_script(campaign, sounds_dir)
+    return attempt.id, (build or campaign_script)(campaign, sounds_dir)
 
 
 def _close_inbound(s: Session, attempt_id: str) -> None:
@@ -149,6 +183,21 @@ def campaign_script(campaign: Campaign, sounds_dir: str) -> Script:
     return Script(segments=segments(PLAYED_ROLES), optout_digit=campaign.optout_digit,
                   optout_confirm=asterisk_name(confirm.asset, sounds_dir) if confirm else None,
                   amd_policy=amd.policy if amd else None, voicemail=segments((VOICEMAIL_ROLE,)))
+
+
+def script_key(s: Session, campaign_id: int) -> str:
+    """What names a campaign's script in the call flow's memory: the campaign id and a digest
+    of its prompts' content, e.g. ``"7.3f9a0c1d2e4b"``. One small query, run in the claim's
+    transaction: ``audio import --replace`` gives the next call a new key.
+
+    Example: ``script_key(s, 7)`` -> "7.3f9a0c1d2e4b"
+    """
+    rows = s.execute(select(CampaignSegment.position, CampaignSegment.role, AudioAsset.sha256)
+                     .join(AudioAsset, AudioAsset.id == CampaignSegment.asset_id)
+                     .where(CampaignSegment.campaign_id == campaign_id)
+                     .order_by(CampaignSegment.position))
+    digest = hashlib.sha256("|".join(f"{p}:{r}:{h}" for p, r, h in rows).encode())
+    return f"{campaign_id}.{digest.hexdigest()[:12]}"
 
 
 def _digits(number: str | None) -> str:

@@ -78,26 +78,37 @@ def create(ctx: Context, name, message, notice, optout_intro, optout_confirm, op
                    "list, attr.NAME; comma-separated values mean any of them.")
 @click.option("--min-age", "min_age_default", type=click.IntRange(0, 120), default=18,
               show_default=True, help="Minimum age when --where gives none (political calls: 18).")
+@click.option("--max-address-age", metavar="AGE",
+              help="With postcode, commune or departement: leave out addresses confirmed longer "
+                   "ago, e.g. 18m, 365d, 2y (default under fr-cnil: 12m; 'none' under basic).")
 @pass_context
-def queue(ctx: Context, name: str, where: tuple[str, ...], min_age_default: int) -> None:
+def queue(ctx: Context, name: str, where: tuple[str, ...], min_age_default: int,
+          max_address_age: str | None) -> None:
     """Queue one attempt per contact of the audience; print who was excluded and why.
 
     Suppressed, erased, under-age, no-consent and out-of-area contacts are never queued
-    (and suppression is checked again right before every dial).
+    (and suppression is checked again right before every dial). An area filter trusts only
+    addresses confirmed recently enough (stale-address, address-age-unknown).
 
-    Example: sc-asterisk campaign queue muni --where commune=Villeneuve --where min-age=18
+    Example: sc-asterisk campaign queue muni --where commune=Villeneuve --max-address-age 18m
     """
     from datetime import date
 
-    from ..contacts.targeting import parse_where, select_audience
+    from ..contacts.targeting import (PROFILE_ADDRESS_AGE, parse_address_age, parse_where,
+                                      select_audience)
     filters = parse_where(where)
     key = ctx.settings.secret("installation-key")
     with ctx.db().session() as s:
         c = get_campaign(s, name)
+        age = PROFILE_ADDRESS_AGE.get(c.compliance_profile) if max_address_age is None else \
+            parse_address_age(max_address_age, c.compliance_profile)
         audience = select_audience(s, filters, date.today(), key=key,
-                                   min_age_default=min_age_default)
+                                   min_age_default=min_age_default, max_address_age=age)
         added = queue_contacts(s, c, audience.contacts)
     click.echo(f"{len(audience.members)} matched, {added} attempts queued for {name}")
+    if filters.has_area and age is not None:
+        click.echo(f"  addresses confirmed more than {age} ago left out "
+                   f"(before {age.cutoff(date.today()).isoformat()})")
     for reason, count in sorted(audience.excluded.items()):
         click.echo(f"  excluded {reason}: {count}")
 

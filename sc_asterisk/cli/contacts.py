@@ -29,15 +29,19 @@ def contacts() -> None:
               help="GDPR legal basis for calling these contacts (required to call them).")
 @click.option("--mapping", multiple=True, metavar="COLUMN=FIELD",
               help="Map a column: phone, first_name, last_name, postcode, commune, birth_date, "
-                   "consent_at, consent_slot, legal_basis, ignore or attr.NAME. Repeatable.")
+                   "consent_at, consent_slot, legal_basis, time_zone, address_asserted_at, "
+                   "ignore or attr.NAME. Repeatable.")
 @click.option("--region", default="FR", show_default=True,
               help="Country of numbers written without +prefix.")
 @click.option("--encoding", metavar="NAME", help="Text encoding (default: detect UTF-8/cp1252).")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Write refused rows (line, reason, raw cells) to this CSV file.")
+@click.option("--address-date", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="When the file's addresses were last confirmed, for rows with neither an "
+                   "address date column nor a consent date (else their age is unknown).")
 @pass_context
 def import_(ctx: Context, file: Path, list_name, source, legal_basis, mapping, region, encoding,
-            rejects: Path | None) -> None:
+            rejects: Path | None, address_date) -> None:
     """Import a CSV or XLSX contact file. Bad rows are refused, never half-imported; running it
     again on the same file changes nothing.
 
@@ -49,7 +53,8 @@ def import_(ctx: Context, file: Path, list_name, source, legal_basis, mapping, r
                           fix="choose another file name")
     options = ImportOptions(list_name=list_name, source=source, legal_basis=legal_basis,
                             region=region, encoding=encoding, rejects_path=rejects,
-                            mapping=parse_mapping_options(mapping))
+                            mapping=parse_mapping_options(mapping),
+                            address_date=address_date.date() if address_date else None)
     opened = open_import(file, options)
     db = ctx.db()
     key = ctx.settings.secret("installation-key")

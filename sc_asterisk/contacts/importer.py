@@ -40,7 +40,8 @@ from .validate import Checked, Validator, auto_workers, cells_of, checked_chunks
 
 # Contact columns an import row may overwrite when the file has a column for them.
 _FIELDS = ("first_name", "last_name", "postcode", "commune", "commune_key", "birth_date",
-           "legal_basis", "consent_at", "consent_slot")
+           "legal_basis", "consent_at", "consent_slot", "address_asserted_at")
+_ADDRESS = ("postcode", "commune_key")
 _CONTACT_COLUMNS = ("id", "e164", *_FIELDS, "number_type", "time_zone", "list_name", "source",
                     "attributes", "import_batch_id", "updated_at")
 _SOURCE_COLUMNS = ("id", "contact_id", "first_line", "last_line", "legal_basis", "consent_at",
@@ -72,6 +73,9 @@ class ImportOptions:
     batch_size: int = 20000
     today: date | None = None
     workers: int | None = None  # validation processes; None = by file size
+    # When the file's addresses were last confirmed, for rows with neither an address date
+    # column nor a consent date (their address age is unknown otherwise).
+    address_date: date | None = None
 
 
 @dataclass
@@ -107,6 +111,9 @@ def open_import(path: str | Path, options: ImportOptions) -> tuple[TableFile, Co
         raise ConfigError("a list name has 1 to 100 characters", fix="pass a shorter --list")
     if options.legal_basis:
         options.legal_basis = check_legal_basis(options.legal_basis)
+    if options.address_date is not None and options.address_date > (options.today or date.today()):
+        raise ConfigError(f"--address-date {options.address_date.isoformat()} is in the future",
+                          fix="give the date the addresses were last confirmed, e.g. the file's")
     table = open_table(path, options.encoding)
     return table, build_column_map(table.header, options.mapping, table.path.name)
 
@@ -129,7 +136,7 @@ def import_contacts(db: Database, path: str | Path, key: str | bytes,
                             table.delimiter, reused)
     run = _Run(batch, columns, key, options, summary)
     validator = Validator(columns, options.region, options.today or date.today(),
-                          options.legal_basis)
+                          options.legal_basis, _midnight_utc(options.address_date))
     workers = auto_workers(table.total) if options.workers is None else options.workers
     with RejectWriter(options.rejects_path, table.header) as rejects, _fewer_collections(), \
             import_connection(db) as conn, closing(checked_chunks(
@@ -163,9 +170,12 @@ def _batch_for(db: Database, table: TableFile, columns: ColumnMap,
                options: ImportOptions) -> tuple[ImportBatch, bool]:
     source = options.source or table.path.name
     mapping = columns.describe(table.header)
+    parts = [table.sha256, options.list_name, source, options.legal_basis, options.region,
+             table.encoding, mapping]
+    if options.address_date is not None:  # absent: the fingerprints of earlier imports hold
+        parts.append(options.address_date.isoformat())
     fingerprint = hashlib.sha256(json.dumps(
-        [table.sha256, options.list_name, source, options.legal_basis, options.region,
-         table.encoding, mapping], sort_keys=True, ensure_ascii=True).encode()).hexdigest()
+        parts, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
     with db.session() as s:
         batch = s.scalars(select(ImportBatch).where(ImportBatch.fingerprint == fingerprint)).first()
         if batch is not None:
@@ -192,6 +202,10 @@ class _Run:
         present = set(columns.fields) & set(_FIELDS)
         if "commune" in present:
             present.add("commune_key")
+        if present & {"postcode", "commune"}:  # the file speaks of addresses, so of their age
+            present.add("address_asserted_at")
+        else:
+            present.discard("address_asserted_at")
         if options.legal_basis:
             present.add("legal_basis")
         self.present = sorted(present)
@@ -305,6 +319,8 @@ class _Run:
         values.update(number_type=rec.number_type, time_zone=rec.time_zone,
                       list_name=self.list_name or contact["list_name"],
                       source=self.source)
+        if "address_asserted_at" in values and _older_claim(contact, values):
+            values["address_asserted_at"] = contact["address_asserted_at"]
         kept = {k: v for k, v in (contact["attributes"] or {}).items() if k not in self.attr_keys}
         values["attributes"] = {**kept, **rec.attributes}
         changed = {k: v for k, v in values.items() if not _same(contact[k], v)}
@@ -315,6 +331,19 @@ class _Run:
             contact["import_batch_id"] = self.batch_id
             contact["dirty"] = True
         return bool(changed)
+
+
+def _older_claim(contact: dict, values: dict) -> bool:
+    """Whether *values* repeat the contact's address with an older (or no) confirmation date:
+    the address stays as fresh as its newest confirmation."""
+    held, new = contact["address_asserted_at"], values["address_asserted_at"]
+    if held is None or any(k in values and not _same(contact[k], values[k]) for k in _ADDRESS):
+        return False
+    return new is None or _utc(held) > _utc(new)
+
+
+def _midnight_utc(day: date | None) -> datetime | None:
+    return None if day is None else datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
 def _new_row(rec: Record, tail: tuple) -> tuple:

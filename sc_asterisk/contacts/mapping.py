@@ -12,11 +12,12 @@ from datetime import date, datetime, timezone
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..dialer.windows import parse_window
 from ..errors import ConfigError
 from .numbers import PhoneInfo, normalise
 
 FIELDS = ("phone", "first_name", "last_name", "postcode", "commune", "birth_date", "consent_at",
-          "consent_slot", "legal_basis")
+          "consent_slot", "legal_basis", "time_zone", "address_asserted_at")
 # GDPR article 6 bases, with the French words people write in spreadsheets.
 LEGAL_BASES = {
     "consent": ("consent", "consentement"),
@@ -42,6 +43,12 @@ _DEFAULT_HEADERS = {
     "consent_slot": ("creneau", "creneau horaire", "creneau consenti", "plage horaire",
                      "consent slot", "time slot"),
     "legal_basis": ("base legale", "base juridique", "legal basis"),
+    # Overrides the zone the number gives (French Polynesia's Marquesas and Gambier islands).
+    "time_zone": ("fuseau horaire", "fuseau", "time zone", "timezone"),
+    # When the address was last confirmed; without it, the consent date (or --address-date).
+    "address_asserted_at": ("date adresse", "date de l adresse", "adresse verifiee le",
+                            "adresse confirmee le", "address date", "address asserted at",
+                            "address verified at"),
 }
 _HEADER_FIELD = {key: name for name, keys in _DEFAULT_HEADERS.items() for key in keys}
 _FRENCH_REGIONS = {"FR", "RE", "YT", "GP", "MQ", "GF", "PM", "BL", "MF", "NC", "PF", "WF"}
@@ -50,7 +57,8 @@ _POSTCODE = re.compile(r"^[0-9A-Z][0-9A-Z -]{1,9}$")
 _DAY_FIRST = re.compile(r"^([0-9]{1,2})[/.\-]([0-9]{1,2})[/.\-]([0-9]{4})$")
 _YEAR_FIRST = re.compile(r"^([0-9]{4})[/\-]([0-9]{1,2})[/\-]([0-9]{1,2})$")
 _DATETIME_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S")
-_MAX_LEN = {"first_name": 100, "last_name": 100, "commune": 100, "consent_slot": 100}
+_MAX_LEN = {"first_name": 100, "last_name": 100, "commune": 100, "consent_slot": 100,
+            "time_zone": 64}
 
 
 class RowRejected(Exception):
@@ -168,6 +176,7 @@ class Record(NamedTuple):
     consent_at: datetime | None
     consent_slot: str | None
     legal_basis: str | None
+    address_asserted_at: datetime | None  # when the address was last confirmed (None: unknown)
     attributes: dict
 
 
@@ -179,18 +188,19 @@ class RowParser:
     """
 
     def __init__(self, cmap: ColumnMap, region: str, today: date,
-                 legal_basis: str | None = None):
+                 legal_basis: str | None = None, address_date: datetime | None = None):
         self.width, self.region, self.today = cmap.width, region, today
-        self.legal_basis = legal_basis
+        self.legal_basis, self.address_date = legal_basis, address_date
         self.attributes = tuple(cmap.attributes)
         # (name, columns, length limit) of each field the file has, None for the others.
         spec = {name: (name, tuple(cols), _MAX_LEN.get(name, 100))
                 for name, cols in cmap.fields.items() if cols}
         self.phone = spec.get("phone", ("phone", (), 100))
         (self.first_name, self.last_name, self.commune, self.consent_slot, self.postcode,
-         self.birth_date, self.consent_at, self.legal_basis_column) = (spec.get(name) for name in (
+         self.birth_date, self.consent_at, self.legal_basis_column, self.time_zone,
+         self.address_at) = (spec.get(name) for name in (
             "first_name", "last_name", "commune", "consent_slot", "postcode", "birth_date",
-            "consent_at", "legal_basis"))
+            "consent_at", "legal_basis", "time_zone", "address_asserted_at"))
 
     def record(self, cells: list[str]) -> Record:
         """Validate one row; raise RowRejected (or NumberRejected) with a reason code. The
@@ -204,17 +214,26 @@ class RowParser:
         if "\x00" in "".join(cells):  # PostgreSQL refuses NUL in text
             raise RowRejected("nul-character")
         phone = normalise(_text(cells, self.phone) or "", self.region)
+        if self.time_zone and (text := _text(cells, self.time_zone)) is not None:
+            phone = phone._replace(time_zone=_time_zone(text))
         first_name = _text(cells, self.first_name) if self.first_name else None
         last_name = _text(cells, self.last_name) if self.last_name else None
         commune = _text(cells, self.commune) if self.commune else None
         consent_slot = _text(cells, self.consent_slot) if self.consent_slot else None
-        postcode = birth_date = consent_at = None
+        if consent_slot is not None and not _usable_slot(consent_slot):
+            raise RowRejected("bad-consent-slot", consent_slot)
+        postcode = birth_date = consent_at = address_at = None
         if self.postcode and (text := _text(cells, self.postcode)) is not None:
             postcode = _postcode(text, phone)
         if self.birth_date and (text := _text(cells, self.birth_date)) is not None:
             birth_date = _birth_date(text, self.today)
         if self.consent_at and (text := _text(cells, self.consent_at)) is not None:
-            consent_at = _consent_at(text, phone)
+            consent_at = _moment(text, phone, "bad-consent-date")
+        if postcode or commune:
+            if self.address_at and (text := _text(cells, self.address_at)) is not None:
+                address_at = _moment(text, phone, "bad-address-date")
+            else:  # the address came with the consent, or with the file
+                address_at = consent_at or self.address_date
         legal_basis = self.legal_basis
         if self.legal_basis_column and (text := _text(cells, self.legal_basis_column)) is not None:
             try:
@@ -227,7 +246,7 @@ class RowParser:
                       if (text := cells[i].strip())} if self.attributes else {}
         return Record(phone.e164, phone.number_type, phone.time_zone, first_name, last_name,
                       postcode, commune, commune_key, birth_date, consent_at, consent_slot,
-                      legal_basis, attributes)
+                      legal_basis, address_at, attributes)
 
 
 def _text(cells: list[str], spec: tuple[str, tuple[int, ...], int]) -> str | None:
@@ -292,7 +311,27 @@ def _date_or_none(text: str) -> date | None:
         return None
 
 
-def _consent_at(text: str, phone: PhoneInfo) -> datetime:
+@lru_cache(maxsize=4096)  # slots repeat
+def _usable_slot(text: str) -> bool:
+    """Whether a consent slot is one the dialer can read (``lun-ven 18h-20h``): free text
+    ("samedi matin") would only fail later, at the claim."""
+    try:
+        parse_window(text)
+    except ConfigError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=256)
+def _time_zone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise RowRejected("bad-time-zone", text) from None
+    return text
+
+
+def _moment(text: str, phone: PhoneInfo, reason: str) -> datetime:
     moment = None
     for fmt in _DATETIME_FORMATS:
         try:
@@ -307,12 +346,12 @@ def _consent_at(text: str, phone: PhoneInfo) -> datetime:
             try:
                 moment = datetime.fromisoformat(text)
             except ValueError:
-                raise RowRejected("bad-consent-date", text) from None
+                raise RowRejected(reason, text) from None
     if moment.tzinfo is None:
         # A bare date or time is local to the person who gave consent.
         moment = moment.replace(tzinfo=_zone_or_utc(phone.time_zone))
     if moment.year < 1990 or moment > datetime.now(timezone.utc):
-        raise RowRejected("bad-consent-date", text)
+        raise RowRejected(reason, text)
     return moment.astimezone(timezone.utc)
 
 

@@ -6,6 +6,7 @@ Numbers are text from start to end; nothing is ever converted to an integer, so 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import NamedTuple
 
 import phonenumbers
@@ -55,8 +56,11 @@ _OVERSEAS_PREFIXES = frozenset(("262", "263", "692", "693",   # Réunion
                                 "590", "690", "691",          # Guadeloupe, St-Barth, St-Martin
                                 "596", "696", "697",          # Martinique
                                 "594", "694"))                # Guyane
-# Where phonenumbers lists several zones for one range, the region names the right one.
-_REGION_ZONE = {"RE": "Indian/Reunion", "YT": "Indian/Mayotte"}
+# Where phonenumbers lists several zones for one range, the region names the right one: for
+# French Polynesia, whose mobiles phonenumbers puts in the Gambier, Marquesas and Tahiti zones
+# (Gambier first), the zone of where most people live (Tahiti and the Society Islands). An
+# import's time-zone column overrides it for the others.
+_REGION_ZONE = {"RE": "Indian/Reunion", "YT": "Indian/Mayotte", "PF": "Pacific/Tahiti"}
 # Digits, separators and a leading "+" only; whitespace includes the French no-break spaces.
 _ALLOWED = re.compile(r"^\+?[0-9().\-/\s]+$")
 _DIGIT = re.compile(r"[0-9]")
@@ -188,6 +192,22 @@ def _zone(number: phonenumbers.PhoneNumber, ntype: int, region: str | None) -> s
     if len(zones) > 1 and region in _REGION_ZONE and _REGION_ZONE[region] in zones:
         return _REGION_ZONE[region]
     return zones[0]
+
+
+@lru_cache(maxsize=4096)
+def plan_regions(e164: str) -> tuple[str, ...]:
+    """The regions (ISO codes) whose numbering plan holds *e164*: one, or several where
+    territories share ranges (+590: Guadeloupe, Saint-Barthélemy, Saint-Martin); () for text
+    that is not a valid number.
+
+    Example: ``plan_regions("+590590271234") == ("BL", "MF")``
+    """
+    try:
+        number = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return ()
+    regions = phonenumbers.region_codes_for_country_code(number.country_code)
+    return tuple(r for r in regions if phonenumbers.is_valid_number_for_region(number, r))
 
 
 def check_region(region: str) -> str:

@@ -125,7 +125,8 @@ def _contact(c: Contact) -> dict:
     return {
         "e164": c.e164, "number_type": c.number_type, "time_zone": c.time_zone,
         "first_name": c.first_name, "last_name": c.last_name, "postcode": c.postcode,
-        "commune": c.commune, "birth_date": _iso(c.birth_date), "list_name": c.list_name,
+        "commune": c.commune, "address_asserted_at": _iso(c.address_asserted_at),
+        "birth_date": _iso(c.birth_date), "list_name": c.list_name,
         "source": c.source, "legal_basis": c.legal_basis, "consent_at": _iso(c.consent_at),
         "consent_slot": c.consent_slot, "attributes": c.attributes or {},
         "created_at": _iso(c.created_at), "updated_at": _iso(c.updated_at),

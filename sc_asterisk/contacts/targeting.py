@@ -5,9 +5,10 @@ back to Python, for the suppression check, which needs the installation key.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import and_, case, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
@@ -31,6 +32,55 @@ _KEYS = {
     "min age": "min_age", "type": "type", "list": "list", "liste": "list",
 }
 _FILTER_HELP = "postcode, commune, departement, min-age, type, list, attr.NAME"
+# Exclusion reasons of an area filter's contacts whose address may be out of date.
+STALE_ADDRESS, ADDRESS_AGE_UNKNOWN = "stale-address", "address-age-unknown"
+_AGE = re.compile(r"^([1-9][0-9]{0,4})\s*([dmy])$")
+
+
+@dataclass(frozen=True)
+class AddressAge:
+    """How old a confirmed address may be for geographic targeting: months and days.
+
+    Example: ``AddressAge(months=12).cutoff(date(2026, 12, 6)) == date(2025, 12, 6)``
+    """
+
+    months: int = 0
+    days: int = 0
+
+    def cutoff(self, today: date) -> date:
+        """The oldest confirmation date still trusted on *today*."""
+        total = today.year * 12 + today.month - 1 - self.months
+        year, month = divmod(total, 12)
+        day = min(today.day, _month_days(year, month + 1))
+        return date(year, month + 1, day) - timedelta(days=self.days)
+
+    def __str__(self) -> str:
+        return f"{self.months} months" if self.months else f"{self.days} days"
+
+
+# The freshness limit each compliance profile applies when --max-address-age is not given.
+PROFILE_ADDRESS_AGE = {"fr-cnil": AddressAge(months=12), "basic": None}
+
+
+def parse_address_age(text: str, profile: str = "fr-cnil") -> AddressAge | None:
+    """``18m``, ``365d`` or ``2y``; ``none`` (no limit) only outside the ``fr-cnil`` profile.
+
+    Example: ``parse_address_age("18m") == AddressAge(months=18)``
+    """
+    value = text.strip().lower()
+    if value == "none":
+        if profile == "fr-cnil":
+            raise ConfigError("the fr-cnil profile targets by area only on recent addresses",
+                              fix="give --max-address-age an age, e.g. 24m")
+        return None
+    match = _AGE.match(value)
+    if not match:
+        raise ConfigError(f"bad address age {text!r}",
+                          fix="write a number of days, months or years, e.g. 365d, 18m or 2y")
+    count, unit = int(match[1]), match[2]
+    if unit == "d":
+        return AddressAge(days=count)
+    return AddressAge(months=count * 12 if unit == "y" else count)
 
 
 @dataclass(frozen=True)
@@ -53,7 +103,8 @@ class Filters:
 @dataclass
 class Audience:
     """Matched contacts as (contact id, E.164), in id order, and the excluded counts by reason:
-    outside-area, wrong-type, attribute-mismatch, under-age, no-consent, suppressed, erased."""
+    outside-area, stale-address, address-age-unknown, wrong-type, attribute-mismatch,
+    under-age, no-consent, suppressed, erased."""
 
     members: list[tuple[int, str]] = field(default_factory=list)
     excluded: Counter = field(default_factory=Counter)
@@ -103,11 +154,14 @@ def parse_where(items: list[str] | tuple[str, ...]) -> Filters:
 
 
 def select_audience(session: Session, filters: Filters, today: date, *, key: str | bytes,
-                    min_age_default: int = 18) -> Audience:
+                    min_age_default: int = 18, max_address_age: AddressAge | None = None
+                    ) -> Audience:
     """Contacts a campaign may call under *filters*, and excluded counts by reason.
 
     *key* is the installation key (``settings.secret("installation-key")``); a contact whose
-    number is in the suppression store is excluded as "suppressed" (or "erased").
+    number is in the suppression store is excluded as "suppressed" (or "erased"). With an area
+    filter and *max_address_age*, a contact whose address was confirmed longer ago is excluded
+    as "stale-address" (people move), one whose address has no date as "address-age-unknown".
 
     Example::
 
@@ -115,7 +169,7 @@ def select_audience(session: Session, filters: Filters, today: date, *, key: str
         print(len(audience.members), dict(audience.excluded))
     """
     universe = _in_lists(filters.lists) if filters.lists else true()
-    reason = _reason(filters, today, min_age_default)
+    reason = _reason(filters, today, min_age_default, max_address_age)
     reasons = select(reason.label("reason")).where(universe).subquery()
     audience = Audience()
     for name, count in session.execute(select(reasons.c.reason, func.count())
@@ -137,11 +191,17 @@ def select_audience(session: Session, filters: Filters, today: date, *, key: str
     return audience
 
 
-def _reason(filters: Filters, today: date, min_age_default: int):
+def _reason(filters: Filters, today: date, min_age_default: int,
+            max_address_age: AddressAge | None = None):
     """SQL CASE naming the first reason a contact is excluded, NULL when it matches."""
     whens = []
     if filters.has_area:
         whens.append((~_area_ok(filters), "outside-area"))
+        if max_address_age is not None:
+            oldest = max_address_age.cutoff(today)
+            since = datetime(oldest.year, oldest.month, oldest.day, tzinfo=timezone.utc)
+            whens.append((Contact.address_asserted_at.is_(None), ADDRESS_AGE_UNKNOWN))
+            whens.append((Contact.address_asserted_at < since, STALE_ADDRESS))
     if filters.types:
         wanted = sorted({t for name in filters.types for t in NUMBER_TYPES[name]})
         whens.append((~_sure(Contact.number_type.in_(wanted)), "wrong-type"))
@@ -206,6 +266,11 @@ def _sure(condition):
     # SQL's NULL would make a CASE branch silently not match: a missing value must count as
     # "condition false", never as "unknown, let it through".
     return func.coalesce(condition, false())
+
+
+def _month_days(year: int, month: int) -> int:
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return (following - timedelta(days=1)).day
 
 
 def _years_before(today: date, years: int) -> date:

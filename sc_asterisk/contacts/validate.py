@@ -14,7 +14,7 @@ import pickle
 import traceback
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Iterable, Iterator
 
 from ..errors import ScError
@@ -40,9 +40,11 @@ class Validator:
     region: str
     today: date
     legal_basis: str | None
+    address_date: datetime | None = None  # the file's addresses were confirmed then
 
     def parser(self) -> RowParser:
-        return RowParser(self.columns, self.region, self.today, self.legal_basis)
+        return RowParser(self.columns, self.region, self.today, self.legal_basis,
+                         self.address_date)
 
 
 @dataclass

@@ -15,14 +15,22 @@ from .models import (AudioAsset, CallAttempt, CallRecord, CampaignSegment, Contr
 
 def inflight_by(s: Session, column, value) -> int:
     return s.scalar(select(func.count()).select_from(CallAttempt)
-                    .where(column == value, CallAttempt.state.in_(INFLIGHT_STATES))) or 0
+                    .where(column == value, holds_channel())) or 0
 
 
 def inflight_per_node(s: Session) -> dict[str, int]:
     rows = s.execute(select(CallAttempt.node, func.count())
-                     .where(CallAttempt.state.in_(INFLIGHT_STATES))
+                     .where(holds_channel())
                      .group_by(CallAttempt.node)).all()
     return {node: n for node, n in rows if node}
+
+
+def holds_channel():
+    """The attempts that count against channel caps: in flight, and ``unknown`` ones until
+    Asterisk confirmed their channel gone (``channel_gone_ms``): they may still ring."""
+    unknown = AttemptState.UNKNOWN
+    return (CallAttempt.state.in_(INFLIGHT_STATES + (unknown,))
+            & ((CallAttempt.state != unknown) | CallAttempt.channel_gone_ms.is_(None)))
 
 
 def pace_bucket(s: Session, scope: str, now: float) -> PaceBucket:

@@ -55,7 +55,7 @@ class Campaign(Base):
     # Calling windows ("mon-fri 10:00-13:00,14:00-20:00", one per line); empty = the default.
     windows: Mapped[str | None] = mapped_column(Text, nullable=True)
     retry_policy: Mapped[str | None] = mapped_column(Text, nullable=True)   # RetryPolicy JSON
-    amd_policy: Mapped[str | None] = mapped_column(String(20), nullable=True)  # None = no AMD
+    amd_policy: Mapped[str | None] = mapped_column(String(80), nullable=True)  # None = no AMD
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     segments: Mapped[list["CampaignSegment"]] = relationship(
         order_by="CampaignSegment.position", cascade="all, delete-orphan")
@@ -94,6 +94,11 @@ class Contact(Base):
     legal_basis: Mapped[str | None] = mapped_column(String(40), nullable=True)
     consent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     consent_slot: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # When the address (postcode, commune) was last confirmed: an address column of the import,
+    # else the consent date, else the import's --address-date; None: unknown. Geographic
+    # targeting leaves out addresses older than its freshness limit.
+    address_asserted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                                 nullable=True)
     attributes: Mapped[dict] = mapped_column(JSON, default=dict)
     # The import batch that last wrote the attributes: an older file re-imported later must not
     # overwrite newer data.
@@ -119,6 +124,9 @@ class CallAttempt(Base):
     controller: Mapped[str | None] = mapped_column(String(64), nullable=True)
     node: Mapped[str | None] = mapped_column(String(64), nullable=True)
     trunk: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # When Asterisk confirmed the channel of an ``unknown`` attempt gone (its Hangup, or its
+    # absence from a CoreShowChannels): until then it may still ring and holds its slot.
+    channel_gone_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     campaign: Mapped[Campaign] = relationship()

@@ -34,6 +34,9 @@ class DbWorker:
         # One thread: SQLite serialises writers anyway, and order is preserved.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
         self._writes: set[asyncio.Task] = set()
+        # The urgent lane: its own thread (and connection), so an opt-out never waits behind
+        # the calls' work in the FIFO above.
+        self._urgent = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-urgent")
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run *fn* (which opens its own transaction) in the database thread; retried while the
@@ -54,6 +57,15 @@ class DbWorker:
         it returns, rolled back when it raises (and retried as :meth:`run` says)."""
         return await self.run(self._in_transaction, fn, *args)
 
+    async def urgent(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(session, *args)`` once, in one transaction, on the urgent lane (a thread of
+        its own, ahead of everything queued on the main one). The caller retries.
+
+        Example: ``await worker.urgent(opt_out_in, attempt_id, key)``
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._urgent, self._in_transaction, fn, *args)
+
     def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Task:
         """Start ``fn(session, *args)`` as :meth:`transaction` does, as a task that
         :meth:`close` waits for: for writes that must finish even if nobody awaits them."""
@@ -66,6 +78,7 @@ class DbWorker:
         """Wait for the submitted writes, then stop the thread."""
         await asyncio.gather(*self._writes, return_exceptions=True)
         self._executor.shutdown(wait=True)
+        self._urgent.shutdown(wait=False, cancel_futures=True)
 
     def _in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
         with self.db.session() as s:

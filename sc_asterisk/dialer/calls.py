@@ -10,12 +10,14 @@ from typing import Callable
 
 from .. import chanvars
 from ..aio import within
-from ..ami import AmiClient, AmiRefused, ChannelState, Hangup, OriginateResult
+from ..ami import AmiClient, AmiRefused, ChannelState, Hangup, HangupRequest, OriginateResult
 from ..callflow.amd import parse_amd
 from ..errors import AmiError
 from .claim import Claim
 
 log = logging.getLogger(__name__)
+
+NORMAL_CLEARING = 16      # Q.850: what a release with no other cause is (a SIP BYE)
 
 
 def now_ms() -> int:
@@ -31,7 +33,10 @@ class Flight:
     reason: int | None = None
     cause: int | None = None
     cause_txt: str | None = None
-    lost: bool = False            # the node went away while the call was up
+    lost: bool = False            # its channel vanished while the link was down (end unseen)
+    end_seen: bool = False        # Asterisk said how it ended (OriginateResponse or Hangup)
+    request_cause: int | None = None   # Q.850 cause of the far end's release (HangupRequest)
+    connection: int = 0           # the AMI link (AmiClient.connections) its Originate went out on
     responded: asyncio.Event = field(default_factory=asyncio.Event)
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)
     agi_done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -39,6 +44,12 @@ class Flight:
     @property
     def attempt_id(self) -> str:
         return self.claim.attempt_id
+
+    @property
+    def fate_unknown(self) -> bool:
+        """Never answered, and how it ended went unseen (the AMI link was down then): it may
+        have rung, so it is ``unknown``, never retried, never ``failed``."""
+        return not self.answered and (self.lost or not self.end_seen)
 
 
 class CallTracker:
@@ -59,6 +70,7 @@ class CallTracker:
         ami.subscribe(OriginateResult, self._on_originate_result)
         ami.subscribe(ChannelState, self._on_channel_state)
         ami.subscribe(Hangup, self._on_hangup)
+        ami.subscribe(HangupRequest, self._on_hangup_request)
 
     def agi_started(self, attempt_id: str) -> None:
         flight = self.flights.get(attempt_id)
@@ -75,6 +87,7 @@ class CallTracker:
         if flight is None:
             return
         flight.reason = result.reason
+        flight.end_seen = flight.end_seen or not result.answered
         if result.answered:
             self._answered(flight, result.at_ms)
         flight.responded.set()
@@ -97,7 +110,21 @@ class CallTracker:
             return
         flight.end_ms = _event_ms(hangup.at_ms)
         flight.cause, flight.cause_txt = hangup.cause, hangup.cause_text
+        if not flight.cause and flight.request_cause:
+            # Asterisk 22 says 0 "Unknown" in the Hangup of an answered channel the far end
+            # released (the callee's BYE): its HangupRequest's cause is the real one; reports
+            # word it from the code.
+            flight.cause, flight.cause_txt = flight.request_cause, None
+        flight.end_seen = True
         flight.hung_up.set()
+
+    def _on_hangup_request(self, request: HangupRequest) -> None:
+        """The channel driver reports the far end's release (a SoftHangupRequest is ours or
+        the dialplan's, and its Cause is a flag, not Q.850). Asterisk 22 sends no Cause for a
+        BYE: a release with no cause is normal clearing."""
+        flight = self.flights.get(request.channel_id)
+        if flight is not None and flight.request_cause is None:
+            flight.request_cause = request.cause or NORMAL_CLEARING
 
     async def originate(self, ami: AmiClient, flight: Flight, channel: str, agi_url: str) -> str:
         """Send the Originate once. Returns "originating" (sent and accepted), "failed"
@@ -108,11 +135,12 @@ class CallTracker:
         of a call comes back to the controller that dialed it, even with several controllers.
         """
         claim = flight.claim
-        variables = {chanvars.SC_AGI: agi_url, chanvars.SC_CAMPAIGN: str(claim.campaign_id)}
+        variables = {chanvars.SC_AGI: agi_url, chanvars.SC_CAMPAIGN: claim.script_key or str(claim.campaign_id)}
         amd = parse_amd(claim.amd)
         if amd is not None:
-            variables |= {chanvars.SC_AMD: "1", chanvars.SC_AMD_ARGS: amd.args}
+            variables |= {chanvars.SC_AMD: "1", **amd_variables(amd.args)}
         self.flights[claim.attempt_id] = flight
+        flight.connection = ami.connections
         if not ami.connected:
             return "not_sent"           # never left: the attempt goes back to the queue
         try:
@@ -144,18 +172,25 @@ class CallTracker:
         else:
             await _wait_all([flight.hung_up], 5.0, flight.attempt_id)
 
-    def node_lost(self, node: str, live_channels: dict[str, str] | None) -> None:
-        """After a reconnect (or a failure), settle flights whose channel no longer exists."""
-        for flight in list(self.flights.values()):
-            if flight.claim.node != node or flight.hung_up.is_set():
-                continue
-            if live_channels is not None and flight.attempt_id in live_channels:
-                continue
-            flight.lost = True
-            flight.end_ms = flight.end_ms or now_ms()
-            flight.responded.set()
-            flight.hung_up.set()
-            flight.agi_done.set()
+    def node_lost(self, node: str, live_channels: dict[str, str], before: int) -> None:
+        """After a reconnect: the flights on *node* sent over a link older than connection
+        *before* whose channel is not in *live_channels* (a successful CoreShowChannels) ended
+        while the link was down. Calls sent since are followed by their own events."""
+        for flight in self._sent_before(node, before):
+            if flight.attempt_id not in live_channels:
+                self.gone(flight)
+
+    def gone(self, flight: Flight) -> None:
+        """Asterisk says the channel no longer exists, but its end went unseen."""
+        flight.lost = True
+        flight.end_ms = flight.end_ms or now_ms()
+        flight.responded.set()
+        flight.hung_up.set()
+        flight.agi_done.set()
+
+    def _sent_before(self, node: str, before: int) -> list[Flight]:
+        return [f for f in self.flights.values() if f.claim.node == node
+                and not f.hung_up.is_set() and f.connection < before]
 
     def forget(self, attempt_id: str) -> None:
         self.flights.pop(attempt_id, None)
@@ -167,9 +202,22 @@ class CallTracker:
         flight.agi_done.set()
         self.flights[flight.attempt_id] = flight
 
-    def follows_on(self, node: str) -> bool:
-        """Whether a call on *node* is being followed."""
+    def follows_on(self, node: str, before: int | None = None) -> bool:
+        """Whether a call on *node* is being followed (with *before*: one not hung up, sent
+        over a link older than that connection)."""
+        if before is not None:
+            return bool(self._sent_before(node, before))
         return any(f.claim.node == node for f in self.flights.values())
+
+
+def amd_variables(args: str) -> dict[str, str]:
+    """AMD()'s comma-separated arguments as one channel variable each, for the Originate
+    (Asterisk splits a ``Variable:`` value on commas); an empty one is left unset: amd.conf's.
+
+    >>> amd_variables("2500,,800")
+    {'SC_AMD_ARG1': '2500', 'SC_AMD_ARG3': '800'}
+    """
+    return {name: value for name, value in zip(chanvars.AMD_ARGS, args.split(",")) if value}
 
 
 def _event_ms(at_ms: int | None) -> int:

@@ -11,6 +11,7 @@ from typing import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..contacts.numbers import plan_regions
 from ..db import CallAttempt, CallRecord, Campaign
 from ..db.models_telecom import Trunk
 from ..db.dialer_queries import (dials_since, due_attempts, inflight_by, inflight_per_node,
@@ -18,7 +19,7 @@ from ..db.dialer_queries import (dials_since, due_attempts, inflight_by, infligh
 from .pacing import Bucket
 from .retries import DAY_MS, RetryPolicy
 from .states import AttemptState, CampaignStatus, transition
-from .windows import FRANCE_DEFAULT, is_callable, next_opening, parse_window
+from .windows import FRANCE_DEFAULT, Never, Window, opening, parse_window
 
 # Returns a reason not to dial this attempt (e.g. "suppressed"), or None.
 DialCheck = Callable[[Session, CallAttempt], str | None]
@@ -50,6 +51,9 @@ class Claim:
     # get a Wait. A hint that saves a database round trip, never a permission (the buckets
     # decide). Absolute, so the claim's own duration does not slow the pace down.
     next_token_at: float = 0.0
+    # Names the campaign's script in the call flow's memory (``callflow.store.script_key``):
+    # set by the scheduler, sent as SC_CAMPAIGN.
+    script_key: str = ""
 
     @property
     def channel(self) -> str:
@@ -122,13 +126,11 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
         due = next_due_ms(s, campaign_id)
         return Wait(None if due is None or due <= now_ms else min(60.0, (due - now_ms) / 1000))
     for attempt in candidates:
-        contact = attempt.contact
-        tz, slot = (contact.time_zone, contact.consent_slot) if contact else (None, None)
-        if not is_callable(when, tz, windows, slot):
-            opening = next_opening(when, tz, windows, slot)
-            attempt.not_before_ms = int(opening.timestamp() * 1000) if opening else now_ms + DAY_MS
+        wait = window_wait(attempt, when, windows)
+        if isinstance(wait, int):
+            attempt.not_before_ms = wait
             continue
-        reason = dial_check(s, attempt) if dial_check else None
+        reason = wait.reason if wait else (dial_check(s, attempt) if dial_check else None)
         if reason is None and dials_since(s, attempt.number, now_ms - policy.cap_window_days * DAY_MS) \
                 >= policy.cap_attempts:
             reason = "capped"
@@ -148,3 +150,19 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
                      campaign.ring_timeout_s, script_ms(s, campaign_id), prefix,
                      campaign.amd_policy, campaign_id, next_token_at)
     return Wait(0.0)
+
+
+def window_wait(attempt: CallAttempt, when: datetime, windows: tuple[Window, ...]
+                ) -> Never | int | None:
+    """Whether the calling windows let *attempt* be dialed at *when*: None if they do, else the
+    epoch ms to wait until (a day when no opening comes soon), or Never: its contact's consent
+    slot is unusable or outside every window, so it ends ``skipped`` instead of waiting for
+    ever. Never raises for a contact's data: one bad row must not stop the claim loop."""
+    contact = attempt.contact
+    tz, slot = (contact.time_zone, contact.consent_slot) if contact else (None, None)
+    opens = opening(when, tz, windows, slot, plan_regions(attempt.number))
+    if isinstance(opens, Never):
+        return opens
+    if opens is None:
+        return int(when.timestamp() * 1000) + DAY_MS
+    return None if opens == when else int(opens.timestamp() * 1000)

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from ..callflow.amd import parse_amd
 from ..db import CallAttempt, CallRecord, Campaign
 from .calls import Flight, now_ms
-from .outcomes import FAILED, MACHINE, outcome_for
+from .outcomes import MACHINE, outcome_for
 from .retries import RetryPolicy
 from .states import AttemptState, CampaignStatus, OriginateResult, transition
 
@@ -33,8 +33,12 @@ def finish_attempt(s: Session, flight: Flight, sent: OriginateResult, controller
 
     Example: ``finish_attempt(s, flight, OriginateResult.SENT, controller_id)``
     """
+    if sent is OriginateResult.SENT and flight.fate_unknown:
+        sent = OriginateResult.UNKNOWN    # it may have rung, its end unseen: never retried
     to = AFTER_ORIGINATE[sent]
     values = {"node": None, "controller": None} if sent is OriginateResult.NOT_SENT else {}
+    if to is AttemptState.UNKNOWN and flight.hung_up.is_set():
+        values["channel_gone_ms"] = flight.end_ms or now_ms()   # Asterisk said: slot free
     if not transition(s, flight.attempt_id, to, controller=controller, values=values):
         log.warning("attempt %s is no longer held by this controller: its end is not recorded",
                     flight.attempt_id)
@@ -46,8 +50,6 @@ def finish_attempt(s: Session, flight: Flight, sent: OriginateResult, controller
         return sent
     if sent is OriginateResult.SENT:
         outcome = outcome_for(flight.answered, flight.cause, flight.reason)
-        if flight.lost and not flight.answered:
-            outcome = FAILED
         if record.amd_result == "MACHINE" and _amd_hangs_up(s, attempt):
             outcome = MACHINE      # hung up on a machine: counts for the retry rules
     else:

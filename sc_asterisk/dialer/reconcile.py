@@ -1,17 +1,35 @@
 """Reconciliation: attempts left in flight by a controller that died are matched with what
 Asterisk still has. A live channel is re-adopted; anything else is marked ``unknown`` and is
-never redialed automatically, because the person may have been rung."""
+never redialed automatically, because the person may have been rung.
+
+Also here: the resync of one node's calls after an AMI reconnect (:func:`resync`), and the
+sweep of attempts stuck in flight and of ``unknown`` calls whose channel slot Asterisk has not
+yet released (:func:`sweep`).
+"""
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import timezone
+
+from sqlalchemy import select
 
 from ..ami import AmiClient
-from ..db import CallRecord
+from ..db import CallAttempt, CallRecord
 from ..db.dialer_queries import orphaned_inflight
 from ..errors import AmiError
-from .states import AttemptState, transition
+from .calls import CallTracker
+from .states import INFLIGHT_STATES, AttemptState, transition
 
 log = logging.getLogger(__name__)
+
+# No call of ours lasts this long (ring timeout, AMD, the script): past it, an attempt no
+# node can be asked about is over.
+STALE_MS = 3_600_000
+# An attempt this controller claimed but no longer follows (its end could not be written) is
+# swept once this old: younger, its Originate may not have been sent yet, nor its channel made.
+UNFOLLOWED_GRACE_MS = 60_000
+RESYNC_MAX_DELAY_S = 16.0
 
 
 async def live_channels(ami: AmiClient) -> dict[str, str] | None:
@@ -48,3 +66,109 @@ def take_orphans(s, controller_id: str, stale_before_ms: int,
             record.outcome = AttemptState.UNKNOWN.value
         log.warning("attempt %s: controller died mid-call, fate unknown: not redialed", attempt.id)
     return adopted
+
+
+async def resync(tracker: CallTracker, node: str, ami: AmiClient, retry_s: float = 1.0) -> None:
+    """After a (re)login on *node*: the calls sent over an earlier link whose channel is gone
+    ended while the link was down, unseen; they are settled as lost (``unknown`` when not
+    answered). Settled only on a successful channel list: when the node cannot give one,
+    nothing changes (the calls stay followed, their slots counted) and it is asked again,
+    until a newer login takes over.
+
+    Example: ``ami.on_login(lambda: resync(tracker, "n1", ami))``
+    """
+    connection = ami.connections
+    delay = retry_s
+    while tracker.follows_on(node, before=connection) and ami.connections == connection:
+        live = await live_channels(ami)
+        if live is not None:
+            tracker.node_lost(node, live, before=connection)
+            return
+        log.warning("%s: no channel list after the reconnect; calls kept, asking again in "
+                    "%.0fs", node, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, RESYNC_MAX_DELAY_S)
+
+
+def sweep(s, controller_id: str, channels: dict[str, dict[str, str] | None],
+          followed: set[str], now_ms: int) -> list[tuple[str, str, int | None]]:
+    """Settle what no one else will (run periodically by the controller, after
+    :func:`take_orphans`); returns (attempt id, node, answer ms) of calls to follow again.
+
+    - in flight, held by this controller but no longer followed (its end could not be
+      written): its channel still up is followed again; gone, it is ``unknown``;
+    - in flight with no node to ask (none, or one this controller does not know), or inbound
+      (no channel is named by its id), older than STALE_MS: ``unknown``;
+    - ``unknown`` with its channel not yet confirmed gone: confirmed when a successful
+      CoreShowChannels of its node no longer lists it (once older than
+      UNFOLLOWED_GRACE_MS), or past STALE_MS when no node can say
+      (an inbound one at once: its call flow is over and the dialplan hangs up).
+
+    *channels*: each node's live channels (None: the node cannot say now); *followed*: the
+    attempt ids this controller follows.
+    """
+    adopt = []
+    mine_unfollowed = (CallAttempt.controller == controller_id) \
+        & CallAttempt.id.notin_(sorted(followed))
+    unaskable = CallAttempt.node.is_(None) | CallAttempt.node.notin_(sorted(channels)) \
+        | (CallRecord.direction == "inbound")
+    rows = s.execute(select(CallAttempt, CallRecord).outerjoin(CallRecord)
+                     .where(CallAttempt.state.in_(INFLIGHT_STATES), mine_unfollowed | unaskable)
+                     .with_for_update(skip_locked=True, of=CallAttempt)).all()
+    for attempt, record in rows:
+        age = now_ms - _started_ms(attempt, record)
+        inbound = record is not None and record.direction == "inbound"
+        if attempt.node is None or inbound or attempt.node not in channels:
+            if age > STALE_MS and _settle_unknown(s, attempt, record):
+                log.warning("attempt %s: in flight for %d min with no node to ask: unknown",
+                            attempt.id, age // 60_000)
+            continue
+        if attempt.controller != controller_id or attempt.id in followed \
+                or age < UNFOLLOWED_GRACE_MS:
+            continue
+        live = channels.get(attempt.node)
+        if live is None:
+            continue                # the node cannot tell us now: try again later
+        if attempt.id in live:
+            answer_ms = record.answer_ms if record is not None else None
+            if answer_ms is None and live[attempt.id] == "Up":
+                answer_ms = record.originate_ms if record is not None else now_ms
+            adopt.append((attempt.id, attempt.node, answer_ms))
+        elif _settle_unknown(s, attempt, record):
+            log.warning("attempt %s: its end was never recorded and its channel is gone: "
+                        "unknown", attempt.id)
+    unconfirmed = s.execute(select(CallAttempt, CallRecord).outerjoin(CallRecord)
+                            .where(CallAttempt.state == AttemptState.UNKNOWN,
+                                   CallAttempt.channel_gone_ms.is_(None))).all()
+    for attempt, record in unconfirmed:
+        if record is not None and record.direction == "inbound":
+            gone = True     # no channel bears its id; its call flow is over, the dialplan hangs up
+        else:
+            # Listed channels were read before this transaction: a call younger than the
+            # grace may not have its channel yet (an Originate answered late).
+            age = now_ms - _started_ms(attempt, record)
+            live = channels.get(attempt.node or "")
+            gone = (live is not None and attempt.id not in live and age > UNFOLLOWED_GRACE_MS) \
+                or age > STALE_MS
+        if gone:
+            attempt.channel_gone_ms = now_ms
+    return adopt
+
+
+def _settle_unknown(s, attempt: CallAttempt, record: CallRecord | None) -> bool:
+    if not transition(s, attempt.id, AttemptState.UNKNOWN):
+        return False
+    if record is not None and record.outcome is None:
+        record.outcome = AttemptState.UNKNOWN.value
+    return True
+
+
+def _started_ms(attempt: CallAttempt, record: CallRecord | None) -> int:
+    """When the attempt's call began: its originate (or, inbound, its answer), else the row's
+    creation."""
+    if record is not None and (record.originate_ms or record.answer_ms):
+        return record.originate_ms or record.answer_ms
+    created = attempt.created_at
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=timezone.utc)
+    return int(created.timestamp() * 1000)

@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
+from ..agi import agi_url
 from ..aio import within
 from ..ami import AmiClient
 from ..audio import publish
+from ..callflow.store import script_key
 from ..db import Campaign
 from ..db.worker import DbWorker
 from ..nodes import NodeInfo
-from .calls import CallTracker, Flight, now_ms
+from .calls import CallTracker, Flight
 from .claim import Claim, ClaimResult, DialCheck, Done, NodeSlot, Stopped, Wait, claim_next
 from .finish import finish_attempt
 from .reconcile import live_channels
@@ -49,9 +51,10 @@ class Scheduler:
 
     def __init__(self, worker: DbWorker, tracker: CallTracker, links: dict[str, NodeLink],
                  controller_id: str, agi_port: int, dial_check: DialCheck | None = None,
-                 metrics=None):
+                 metrics=None, agi_token: str = ""):
         self.worker, self.tracker, self.links = worker, tracker, links
         self.agi_port = agi_port
+        self.agi_token = agi_token    # the installation's FastAGI token, part of SC_AGI
         self.controller_id = controller_id
         # Suppression and any other last check before an INVITE may leave: never optional in
         # a real controller (the Controller always passes the suppression store's check).
@@ -143,6 +146,8 @@ class Scheduler:
 
     def _claim(self, s, campaign_id: int, nodes: list[NodeSlot]) -> ClaimResult:
         result = claim_next(s, campaign_id, nodes, self.controller_id, self.dial_check)
+        if isinstance(result, Claim):
+            result = replace(result, script_key=script_key(s, campaign_id))
         if isinstance(result, Done):
             campaign = s.get(Campaign, campaign_id)
             if campaign_may_become(campaign.status, CampaignStatus.COMPLETED):
@@ -166,7 +171,8 @@ class Scheduler:
             if self.metrics:
                 self.metrics.originated(claim.node)
             sent = OriginateResult(await self.tracker.originate(
-                link.ami, flight, claim.channel, f"agi://{link.info.agi_host}:{self.agi_port}"))
+                link.ami, flight, claim.channel,
+                agi_url(link.info.agi_host, self.agi_port, self.agi_token)))
             if sent is OriginateResult.SENT:
                 await self.tracker.follow(flight)
             elif sent is OriginateResult.REFUSED:
@@ -198,10 +204,12 @@ class Scheduler:
             except asyncio.TimeoutError:
                 live = await live_channels(link.ami) if link.ami.connected else None
                 if live is not None and flight.attempt_id not in live:
-                    flight.end_ms = now_ms()
+                    self.tracker.gone(flight)       # gone, its end unseen
                     break
-        await asyncio.shield(self._finish(flight, OriginateResult.SENT))
-        self.tracker.forget(flight.attempt_id)
+        try:
+            await asyncio.shield(self._finish(flight, OriginateResult.SENT))
+        finally:
+            self.tracker.forget(flight.attempt_id)    # not written: reconcile.sweep settles it
 
 
 def _campaign_id(s, name: str) -> int:

@@ -29,7 +29,8 @@ class AttemptState(StrEnum):
     ANSWERED = "answered"          # the callee picked up (recorded at once: never redialed)
     FINISHED = "finished"          # hung up, the call record written
     FAILED = "failed"              # Asterisk refused the Originate: nothing was dialed
-    UNKNOWN = "unknown"            # it may have rung: never redialed automatically
+    UNKNOWN = "unknown"            # it may have rung: never redialed; holds its channel slot
+                                   # until Asterisk says it is gone (channel_gone_ms)
     SKIPPED = "skipped"            # a last check refused it (suppressed, capped)
     CANCELLED = "cancelled"        # its campaign was cancelled or its person erased
 

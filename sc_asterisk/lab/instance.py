@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..asterisk_conf import NodeConfig, SipEndpoint, write
+from ..asterisk_conf.token import installation_agi_token
 from ..config import read_or_create_secret
 from ..errors import LabError
 from ..nodes import NodeInfo
@@ -96,7 +97,8 @@ class LabInstance:
             log_dir=f"{self.inner}/log", lib_dir=f"{self.inner}/lib",
             spool_dir=f"{self.inner}/spool", mod_dir=module_dir(self.root),
             ami_secret=self._secret(), ami_port=self.ports.ami, sip_port=self.ports.sip,
-            agi_port=self.ports.agi, sounds_dir=f"{self.inner}/sounds", rtp_start=self.ports.rtp_start, rtp_end=self.ports.rtp_end,
+            agi_port=self.ports.agi, agi_token=installation_agi_token(),
+            sounds_dir=f"{self.inner}/sounds", rtp_start=self.ports.rtp_start, rtp_end=self.ports.rtp_end,
             endpoints=(SipEndpoint(name=self.CALLEES_ENDPOINT,
                                    contact=f"sip:127.0.0.1:{self.ports.callees}",
                                    match=f"127.0.0.1:{self.ports.callees}",

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from ..aio import within
-from ..agi import AgiServer
+from ..agi import AgiGate, AgiServer, agi_url
 from ..ami import AmiClient
 from ..chanvars import SC_AGI, SC_SOUNDS
 from ..errors import AmiError, ScError
@@ -67,8 +67,9 @@ class CheckReport:
 
 
 async def check_node(info: NodeInfo, agi_bind: str = "0.0.0.0", timeout: float = 5.0,
-                     check_agi: bool = True) -> CheckReport:
-    """Run every check against *info*. A node that cannot be logged into raises AmiError (one
+                     check_agi: bool = True, agi_token: str = "") -> CheckReport:
+    """Run every check against *info*. *agi_token* is the installation's FastAGI token, which
+    the node's ``SC_AGI`` must carry. A node that cannot be logged into raises AmiError (one
     line: refused port, no answer, bad credentials); later failures are report items.
 
     Example: ``report = await check_node(node_info(node)); print(report.reason or "ok")``
@@ -78,9 +79,9 @@ async def check_node(info: NodeInfo, agi_bind: str = "0.0.0.0", timeout: float =
         report.add("ami", True, f"logged in to {info.ami_host}:{info.ami_port} as {info.ami_user}")
         await _check_version(ami, report)
         await _check_modules(ami, report)
-        await _check_dialplan(ami, info, report)
+        await _check_dialplan(ami, info, agi_token, report)
         if check_agi:
-            await _check_fastagi(ami, info, agi_bind, timeout, report)
+            await _check_fastagi(ami, info, agi_bind, timeout, agi_token, report)
     return report
 
 
@@ -109,7 +110,8 @@ async def _check_modules(ami: AmiClient, report: CheckReport) -> None:
         report.add("modules", True, f"{len(REQUIRED_MODULES)} required modules loaded")
 
 
-async def _check_dialplan(ami: AmiClient, info: NodeInfo, report: CheckReport) -> None:
+async def _check_dialplan(ami: AmiClient, info: NodeInfo, agi_token: str,
+                          report: CheckReport) -> None:
     missing = []
     for context in REQUIRED_CONTEXTS:
         try:
@@ -120,7 +122,7 @@ async def _check_dialplan(ami: AmiClient, info: NodeInfo, report: CheckReport) -
         report.add("dialplan", False, f"missing context {', '.join(missing)} "
                                       "(include sc-dialplan.conf: see sc-asterisk asterisk render)")
         return
-    expected = {SC_AGI: f"agi://{info.agi_host}:{info.agi_port}",
+    expected = {SC_AGI: agi_url(info.agi_host, info.agi_port, agi_token),
                 SC_SOUNDS: info.asterisk_sounds_dir}
     wrong = []
     for name, want in expected.items():
@@ -129,16 +131,17 @@ async def _check_dialplan(ami: AmiClient, info: NodeInfo, report: CheckReport) -
         except AmiError:
             got = ""
         if got != want:
-            wrong.append(f"{name} is {got or 'unset'!s}, expected {want}")
+            wrong.append(f"{name} is {_masked(got, agi_token) or 'unset'!s}, "
+                         f"expected {_masked(want, agi_token)}")
     if wrong:
         report.add("dialplan", False, "; ".join(wrong) + " (re-render the globals and reload)")
     else:
         report.add("dialplan", True, f"contexts {', '.join(REQUIRED_CONTEXTS)}; "
-                                     f"{SC_AGI}={expected[SC_AGI]}")
+                                     f"{SC_AGI}={_masked(expected[SC_AGI], agi_token)}")
 
 
 async def _check_fastagi(ami: AmiClient, info: NodeInfo, agi_bind: str, timeout: float,
-                         report: CheckReport) -> None:
+                         agi_token: str, report: CheckReport) -> None:
     token = secrets.token_hex(8)
     arrived: asyncio.Future = asyncio.get_running_loop().create_future()
 
@@ -147,7 +150,8 @@ async def _check_fastagi(ami: AmiClient, info: NodeInfo, agi_bind: str, timeout:
                 and not arrived.done():
             arrived.set_result(session.env.get("agi_channel", ""))
 
-    server = AgiServer({CHECK_SCRIPT: on_check}, host=agi_bind, port=info.agi_port)
+    server = AgiServer({CHECK_SCRIPT: on_check}, host=agi_bind, port=info.agi_port,
+                       gate=AgiGate(token=agi_token))
     try:
         await server.start()
         listening = True
@@ -170,6 +174,16 @@ async def _check_fastagi(ami: AmiClient, info: NodeInfo, agi_bind: str, timeout:
     else:
         how = "request seen here" if listening else "answered by the running controller"
         report.add("fastagi", True, f"Asterisk reaches {where} ({how})")
+
+
+def _masked(url: str, token: str) -> str:
+    """The token is a credential: reports show where it is, never what it is."""
+    if not url.startswith("agi://"):
+        return url
+    head, sep, rest = url[len("agi://"):].partition("/")
+    if not sep:
+        return url
+    return f"agi://{head}/" + ("<installation token>" if rest == token and token else "<other token>")
 
 
 async def _originate_check(ami: AmiClient, token: str, timeout: float) -> int | None:

@@ -151,7 +151,8 @@ def test_callback_line_plays_message_and_notice_and_records_an_inbound_call(
     make_campaign(db, prompts, "callback", [], caller_id=did, max_channels=2, cps=1)
 
     async def go():
-        async with Controller(db, lab.node_info(), key=KEY):
+        # this installation's key: the lab's SC_AGI carries its FastAGI token
+        async with Controller(db, lab.node_info()):
             return await asyncio.to_thread(
                 place_calls, [InboundCall(did, hangup_after_ms=9500, caller_id=full),
                               InboundCall(did, hangup_after_ms=2500, caller_id=early)],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -21,6 +22,7 @@ from click.testing import CliRunner
 from sc_asterisk.agi import AgiServer
 from sc_asterisk.ami import AmiClient
 from sc_asterisk.cli import main
+from sc_asterisk.config import Settings
 from sc_asterisk.lab.sipp import SCENARIO_DIR, CalleePlan, Simulator, find_sipp
 
 SIP_SECRET = "Reg1str4r-s3cret"
@@ -32,6 +34,10 @@ class Telecom:
     def __init__(self, lab, db, tmp_path: Path):
         self.lab, self.db, self.tmp = lab, db, tmp_path
         self.home = tmp_path / "home"
+        # The lab's installation: its SC_AGI carries this installation key's FastAGI token.
+        (self.home / "secrets").mkdir(parents=True, mode=0o700)
+        shutil.copy2(Settings.load().secrets_dir / "installation-key",
+                     self.home / "secrets" / "installation-key")
         self.conf = lab.host_dir / "etc" / "sc-trunks.conf"
 
     def __call__(self, *args: str, input: str | None = None) -> tuple[int, str, str]:
@@ -250,8 +256,8 @@ def test_node_check_fails_in_one_line(telecom, lab, tmp_path):
     code, out, err = telecom("node", "check", "wrongagi", "--no-agi")
     assert code == 1
     assert err.strip() == (f"node wrongagi: FAILED: dialplan: SC_AGI is agi://127.0.0.1:"
-                           f"{lab.ports.agi}, expected agi://127.0.0.1:1234 (re-render the "
-                           "globals and reload)")
+                           f"{lab.ports.agi}/<installation token>, expected agi://127.0.0.1:1234/"
+                           "<installation token> (re-render the globals and reload)")
 
 
 def _udp_bound(port: int) -> bool:

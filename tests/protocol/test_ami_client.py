@@ -157,7 +157,7 @@ def test_originate_is_one_action_named_by_the_channel_id():
         fake = FakeAmi()
         client = await logged_in(fake)
         tracker = CallTracker()
-        state = await tracker.originate(client, Flight(claim(amd="hangup:2500")),
+        state = await tracker.originate(client, Flight(claim(amd="hangup:2500,1500,,5000")),
                                         "PJSIP/+33100000001@lab", "agi://10.0.0.2:4573")
         client.close()
         return state, fake
@@ -170,8 +170,13 @@ def test_originate_is_one_action_named_by_the_channel_id():
                  "Async: true", "CallerID: +33100000000",
                  f"Variable: {chanvars.SC_AGI}=agi://10.0.0.2:4573",
                  f"Variable: {chanvars.SC_CAMPAIGN}=7", f"Variable: {chanvars.SC_AMD}=1",
-                 f"Variable: {chanvars.SC_AMD_ARGS}=2500"]:
+                 f"Variable: {chanvars.SC_AMD_ARG1}=2500", f"Variable: {chanvars.SC_AMD_ARG2}=1500",
+                 f"Variable: {chanvars.SC_AMD_ARG4}=5000"]:
         assert line in block
+    # Asterisk cuts a Variable: value at its first comma: every AMD() argument travels alone
+    variables = [line.split(": ", 1)[1] for line in block if line.startswith("Variable: ")]
+    assert not any("," in v for v in variables)
+    assert not any(v.startswith(chanvars.SC_AMD_ARG3) for v in variables)   # empty: amd.conf's
 
 
 def test_a_refused_originate_is_amirefused_and_the_attempt_failed():
@@ -242,6 +247,79 @@ def test_a_call_is_followed_from_the_events_asterisk_sends():
     assert answers == [("att-1", 1733468402000)]          # the first word of an answer counts
     assert (flight.end_ms, flight.cause, flight.cause_txt) == (1733468409250, 16,
                                                                "Normal Clearing")
+
+
+def test_the_callees_bye_is_recorded_with_its_cause_not_the_hangups_zero():
+    """What Asterisk 22 sends when the callee hangs up an answered call (seen in the lab, the
+    AGI running): HangupRequest without a Cause, then res_agi's SoftHangupRequest (Cause 16
+    there is AST_SOFTHANGUP_APPUNLOAD, a flag), then a Hangup that says 0 "Unknown"."""
+    events = transcript(
+        ["Event: OriginateResponse", "ActionID: sc-att-1", "Response: Success", "Reason: 4",
+         "Uniqueid: att-1"],
+        ["Event: HangupRequest", "Privilege: call,all", "Uniqueid: att-9", "Cause: 17"],
+        ["Event: HangupRequest", "Privilege: call,all", "Uniqueid: att-1"],
+        ["Event: SoftHangupRequest", "Privilege: call,all", "Uniqueid: att-1", "Cause: 32"],
+        ["Event: Hangup", "Privilege: call,all", "Timestamp: 1733468409.250000",
+         "Uniqueid: att-1", "Cause: 0", "Cause-txt: Unknown"])
+
+    async def main():
+        fake = FakeAmi(replies={"Originate": transcript(
+            ["Response: Success", "ActionID: {aid}", "Message: Originate successfully queued"])
+            + events})
+        client = await logged_in(fake)
+        tracker = CallTracker()
+        tracker.watch(client)
+        flight = Flight(claim())
+        await tracker.originate(client, flight, "PJSIP/1@lab", "agi://h:1")
+        await asyncio.wait_for(flight.hung_up.wait(), 3)
+        client.close()
+        return flight
+
+    flight = asyncio.run(main())
+    assert (flight.cause, flight.cause_txt) == (16, None)     # reports word 16 "Normal Clearing"
+
+
+def test_a_hangup_with_a_cause_keeps_it():
+    events = transcript(
+        ["Event: HangupRequest", "Uniqueid: att-1", "Cause: 17"],
+        ["Event: Hangup", "Uniqueid: att-1", "Cause: 17", "Cause-txt: User busy"])
+
+    async def main():
+        fake = FakeAmi(replies={"Originate": transcript(
+            ["Response: Success", "ActionID: {aid}", "Message: queued"]) + events})
+        client = await logged_in(fake)
+        tracker = CallTracker()
+        tracker.watch(client)
+        flight = Flight(claim())
+        await tracker.originate(client, flight, "PJSIP/1@lab", "agi://h:1")
+        await asyncio.wait_for(flight.hung_up.wait(), 3)
+        client.close()
+        return flight
+
+    flight = asyncio.run(main())
+    assert (flight.cause, flight.cause_txt) == (17, "User busy")
+
+
+def test_a_hangup_asked_by_asterisk_itself_is_not_read_as_a_q850_cause():
+    """SoftHangupRequest's Cause is a flag (here 16 = AST_SOFTHANGUP_APPUNLOAD): with no
+    HangupRequest, a Hangup cause of 0 stays 0."""
+    events = transcript(
+        ["Event: SoftHangupRequest", "Uniqueid: att-1", "Cause: 16"],
+        ["Event: Hangup", "Uniqueid: att-1", "Cause: 0", "Cause-txt: Unknown"])
+
+    async def main():
+        fake = FakeAmi(replies={"Originate": transcript(
+            ["Response: Success", "ActionID: {aid}", "Message: queued"]) + events})
+        client = await logged_in(fake)
+        tracker = CallTracker()
+        tracker.watch(client)
+        flight = Flight(claim())
+        await tracker.originate(client, flight, "PJSIP/1@lab", "agi://h:1")
+        await asyncio.wait_for(flight.hung_up.wait(), 3)
+        client.close()
+        return flight
+
+    assert asyncio.run(main()).cause == 0
 
 
 def test_live_channels_lists_the_nodes_channels_or_says_it_cannot():

@@ -3,7 +3,7 @@ panoramisk's message parser, our flattening, then the pure event parsers."""
 import pytest
 from panoramisk.message import Message
 
-from sc_asterisk.ami import ChannelState, Hangup, OriginateResult
+from sc_asterisk.ami import ChannelState, Hangup, HangupRequest, OriginateResult
 from sc_asterisk.ami.client import flatten
 from sc_asterisk.ami.events import channel_states
 
@@ -48,7 +48,7 @@ def test_channel_state_and_hangup():
     assert Hangup.parse(HANGUP) == Hangup("att-1", 16, "Normal Clearing", 1733468409250)
 
 
-@pytest.mark.parametrize("parse", [ChannelState.parse, Hangup.parse])
+@pytest.mark.parametrize("parse", [ChannelState.parse, Hangup.parse, HangupRequest.parse])
 def test_an_event_without_a_channel_is_passed_over(parse):
     assert parse(fields("Event: Hangup", "Uniqueid: ", "Cause: 16")) is None
     assert parse(fields("Event: Newstate", "ChannelStateDesc: Up")) is None

@@ -36,3 +36,58 @@ def test_a_campaign_script_is_read_once_then_served_from_memory(db, tmp_path):
     assert first == second and [seg.role for seg in first.segments] == ["message", "notice"]
     assert first.segments[0].length_ms == 2000 and first.segments[0].path.startswith("/snd/sc-")
     assert len(reads) == 1
+
+
+def test_a_prompt_replaced_during_serve_is_played_by_the_next_call(db, tmp_path):
+    """`audio import --replace` while `serve` runs: the claim names the script by its prompts'
+    content, so the call after the replacement reads (and publishes) the new recording; the
+    call before it keeps the old one."""
+    from sc_asterisk.dialer.calls import CallTracker
+    from sc_asterisk.dialer.claim import Claim, NodeSlot
+    from sc_asterisk.dialer.retries import NO_RETRY
+    from sc_asterisk.dialer.scheduler import Scheduler
+
+    for name, secs, freq in (("m", 2, 440), ("n", 1, 440), ("m2", 3, 660)):
+        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16",
+                        str(tmp_path / f"{name}.wav"), "synth", str(secs), "sine", str(freq)],
+                       check=True)
+    with db.session() as s:
+        import_audio(s, tmp_path / "m.wav", "m")
+        import_audio(s, tmp_path / "n.wav", "n")
+        c = create_campaign(s, "c", message="m", notice="n", windows="always",
+                            retry_policy=NO_RETRY, status="running", compliance_profile="basic")
+        contacts = [Contact(e164=f"+3319900000{i}", time_zone="Europe/Paris") for i in range(2)]
+        s.add_all(contacts)
+        s.flush()
+        queue_contacts(s, c, [x.id for x in contacts])
+        cid = c.id
+    worker = DbWorker(db)
+    published = []
+    store = CallStore(worker, publish=lambda asset: published.append(asset.sha256))
+    scheduler = Scheduler(worker, CallTracker(), {}, "c1", 4573)
+
+    def claim() -> Claim:
+        with db.session() as s:
+            result = scheduler._claim(s, cid, [NodeSlot("n1", 10)])
+        assert isinstance(result, Claim)
+        return result
+
+    async def main():
+        first = claim()
+        before = await store.script_for(first.attempt_id, "/snd", first.script_key)
+        again = await store.script_for(first.attempt_id, "/snd", first.script_key)
+        with db.session() as s:
+            new = import_audio(s, tmp_path / "m2.wav", "m", replace=True).sha256
+        second = claim()
+        after = await store.script_for(second.attempt_id, "/snd", second.script_key)
+        await worker.close()
+        return first, second, before, again, after, new
+
+    first, second, before, again, after, new = asyncio.run(main())
+    assert again is before                                      # memory between changes
+    assert first.script_key != second.script_key
+    assert first.script_key.startswith(f"{cid}.") and "," not in second.script_key
+    assert before.segments[0].length_ms == 2000
+    assert after.segments[0].length_ms == 3000
+    assert after.segments[0].path == f"/snd/sc-{new[:16]}"
+    assert new in published                                     # put on the nodes first

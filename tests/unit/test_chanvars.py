@@ -22,5 +22,14 @@ def test_dialplan_and_constants_name_the_same_variables():
 
 
 def test_the_globals_template_sets_the_node_wide_ones():
-    assert names_in([TEMPLATES / "parts" / "globals.conf"]) == {chanvars.SC_AGI,
-                                                                 chanvars.SC_SOUNDS}
+    assert names_in([TEMPLATES / "parts" / "globals.conf"]) == {
+        chanvars.SC_AGI, chanvars.SC_SOUNDS, chanvars.SC_NODE}
+
+
+def test_amd_gets_each_argument_from_its_own_variable_in_order():
+    """An Originate Variable: value cannot carry a comma (Asterisk splits on it): the dialplan
+    rebuilds AMD()'s argument list from one variable per argument, in AMD()'s order."""
+    text = (DIALPLAN_DIR / "sc-dialplan.conf").read_text()
+    call = re.search(r"n,AMD\(([^)]*)\)", text).group(1)
+    assert call == ",".join(f"${{{name}}}" for name in chanvars.AMD_ARGS)
+    assert len(chanvars.AMD_ARGS) == 9

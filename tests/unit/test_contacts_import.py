@@ -266,7 +266,7 @@ def test_mapping_option_names_the_phone_column_and_attributes(db, tmp_path):
 def test_consent_columns_and_legal_basis_column(db, tmp_path):
     path = write(tmp_path / "l.csv", [
         "tel;date de consentement;creneau;base legale",
-        "0612345678;15/01/2026;samedi matin;Consentement",
+        "0612345678;15/01/2026;samedi 10h-12h;Consentement",
         "0623456789;2026-01-15T09:30:00;;intérêt légitime",
         "0634567890;32/01/2026;;consent",
         "0645678901;;;peut-être"], "utf-8")
@@ -274,7 +274,7 @@ def test_consent_columns_and_legal_basis_column(db, tmp_path):
     assert dict(summary.rejected) == {"bad-consent-date": 1, "bad-legal-basis": 1}
     held = contacts(db)
     first = held["+33612345678"]
-    assert (first.legal_basis, first.consent_slot) == ("consent", "samedi matin")
+    assert (first.legal_basis, first.consent_slot) == ("consent", "samedi 10h-12h")
     assert first.consent_at.replace(tzinfo=None) == datetime(2026, 1, 14, 23, 0)  # Paris -> UTC
     assert held["+33623456789"].legal_basis == "legitimate-interest"
 

@@ -22,7 +22,7 @@ def _dialed(db, controller="c1"):
 
 def test_the_holder_records_the_end(db):
     flight = _dialed(db)
-    flight.cause, flight.end_ms = 17, 5
+    flight.cause, flight.end_ms, flight.end_seen = 17, 5, True     # its Hangup was seen
     with db.session() as s:
         assert finish_attempt(s, flight, OriginateResult.SENT, "c1") == "busy"
     with db.session() as s:

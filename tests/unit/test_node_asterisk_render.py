@@ -12,7 +12,9 @@ from sc_asterisk.asterisk_conf import NodeConfig, render
 from sc_asterisk.asterisk_conf.kit import render_kit
 from sc_asterisk.asterisk_conf.render import AMI_READ_CLASSES, AMI_WRITE_CLASSES
 from sc_asterisk.asterisk_conf.trunks import MARKER
+from sc_asterisk.agi import derive_token
 from sc_asterisk.cli import main
+from sc_asterisk.config import Settings
 from sc_asterisk.errors import ConfigError
 
 AMI_SECRET = "ami-s3cret-7"
@@ -59,7 +61,10 @@ def test_kit_for_an_existing_asterisk(sc, tmp_path):
     # Only the controller may log in: its address, as the node reaches it for FastAGI.
     assert user["deny"] == "0.0.0.0/0.0.0.0" and user["permit"] == "10.0.0.2/255.255.255.255"
     globals_ = (out / "sc-globals.conf").read_text()
-    assert "SC_AGI = agi://10.0.0.2:4573\n" in globals_
+    # the installation's FastAGI token (from the key under --home), never the key itself
+    key = Settings.load(home=tmp_path / "home").secret("installation-key")
+    assert f"SC_AGI = agi://10.0.0.2:4573/{derive_token(key)}\n" in globals_
+    assert key not in globals_ and "SC_NODE = paris-1\n" in globals_
     assert "SC_SOUNDS = /var/lib/asterisk/sounds/sc\n" in globals_
     assert "[" not in globals_.replace("[globals]", "")   # lines for inside [globals] only
     assert "[sc-broadcast]" in (out / "sc-dialplan.conf").read_text()
@@ -69,7 +74,8 @@ def test_kit_for_an_existing_asterisk(sc, tmp_path):
 
 def test_kit_pieces_are_the_lab_files_pieces():
     cfg = NodeConfig(node="n1", etc_dir="/e", run_dir="/r", log_dir="/l", lib_dir="/b",
-                     spool_dir="/s", ami_secret="k3y", agi_host="10.0.0.2", sounds_dir="/snd")
+                     spool_dir="/s", ami_secret="k3y", agi_host="10.0.0.2", sounds_dir="/snd",
+                     agi_token="t0k")
     full, kit = render(cfg), render_kit(cfg)
     user = kit["sc-manager.conf"].split("\n[", 1)[1]
     assert "\n[" + user.rstrip("\n") in full["manager.conf"]
@@ -116,7 +122,7 @@ def test_never_overwrites_a_file_it_did_not_write(sc, tmp_path):
 
 def test_a_value_with_a_trailing_newline_is_unsafe():
     cfg = NodeConfig(node="n1", etc_dir="/e", run_dir="/r", log_dir="/l", lib_dir="/b",
-                     spool_dir="/s", ami_secret="k3y\n")
+                     spool_dir="/s", ami_secret="k3y\n", agi_token="t0k")
     with pytest.raises(ConfigError):
         render_kit(cfg)
 

@@ -10,6 +10,7 @@ def node(**kw):
     base = dict(node="n1", etc_dir="/srv/n1/etc", run_dir="/srv/n1/run", log_dir="/srv/n1/log",
                 lib_dir="/srv/n1/lib", spool_dir="/srv/n1/spool", ami_secret="s3cr3t",
                 ami_port=15038, sip_port=15060, agi_port=14573, sounds_dir="/srv/n1/sounds",
+                agi_token="0123456789abcdef0123456789abcdef",
                 endpoints=(SipEndpoint("lab-callees", "sip:127.0.0.1:15070", "127.0.0.1"),))
     base.update(kw)
     return NodeConfig(**base)
@@ -40,10 +41,18 @@ def test_pjsip_endpoint_and_transport(tmp_path):
 
 def test_dialplan_hands_calls_to_fastagi_with_sounds_dir():
     files = render(node())
-    assert "SC_AGI = agi://127.0.0.1:14573" in files["extensions.conf"]
+    assert "SC_AGI = agi://127.0.0.1:14573/0123456789abcdef0123456789abcdef\n" \
+        in files["extensions.conf"]
+    assert "AGI(${SC_AGI}/callback,${SC_SOUNDS},${SC_NODE})" in files["sc-dialplan.conf"]
     assert "SC_SOUNDS = /srv/n1/sounds" in files["extensions.conf"]
     assert "AGI(${SC_AGI}/broadcast,${SC_SOUNDS},${SC_CAMPAIGN})" in files["sc-dialplan.conf"]
     assert '#include "/srv/n1/etc/sc-dialplan.conf"' in files["extensions.conf"]
+
+
+def test_a_node_is_never_rendered_without_the_fastagi_token():
+    with pytest.raises(ConfigError) as err:
+        render(node(agi_token=""))
+    assert "FastAGI token" in str(err.value) and err.value.fix
 
 
 def test_asterisk_conf_points_every_directory_at_the_node(tmp_path):

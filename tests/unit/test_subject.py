@@ -14,7 +14,7 @@ from sc_asterisk.db.models_privacy import AuditEntry, ContactSource
 
 KEY = "test-installation-key"
 NUMBER = "+33612345678"
-PERSONAL = ["612345678", "Dupont", "Élodie", "75011", "1981", "boulangère", "samedi matin"]
+PERSONAL = ["612345678", "Dupont", "Élodie", "75011", "1981", "boulangère", "samedi 10h-12h"]
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def contact_file(tmp_path):
     path = tmp_path / "liste.csv"
     path.write_text("nom;prénom;téléphone;cp;commune;date de naissance;métier;créneau\n"
                     "Dupont;Élodie;06 12 34 56 78;75011;Paris;07/03/1981;boulangère;"
-                    "samedi matin\n"
+                    "samedi 10h-12h\n"
                     "Martin;Paul;06 23 45 67 89;75012;Paris;;;\n", encoding="utf-8")
     return path
 
@@ -66,7 +66,7 @@ def test_export_holds_everything(db, called):
         data = export_subject(s, KEY, "06 12 34 56 78", actor="dpo")
     assert data["contact"]["last_name"] == "Dupont"
     assert data["contact"]["attributes"] == {"métier": "boulangère"}
-    assert data["contact"]["consent_slot"] == "samedi matin"
+    assert data["contact"]["consent_slot"] == "samedi 10h-12h"
     [src] = data["provenance"]
     assert (src["file_name"], src["list_name"], src["legal_basis"], src["lines"]) == (
         "liste.csv", "nord", "consent", [2, 2])

@@ -1,0 +1,16 @@
+"""The installation's FastAGI token as the renderer and ``node check`` need it."""
+from __future__ import annotations
+
+from ..agi.auth import derive_token
+from ..config import Settings
+
+
+def installation_agi_token(settings: Settings | None = None) -> str:
+    """This installation's FastAGI token (from its installation key): rendered into the nodes'
+    ``SC_AGI``, checked by every controller of the installation. The one place outside the
+    controller that reads the key for it.
+
+    Example: ``NodeConfig(..., agi_token=installation_agi_token(ctx.settings))``
+    """
+    settings = settings or Settings.load()
+    return derive_token(settings.secret("installation-key"))
