@@ -217,8 +217,9 @@ class Controller:
         """Adopt or close attempts left in flight by controllers whose heartbeat stopped."""
         channels = {name: (await live_channels(link.ami)) if link.ami.connected else None
                     for name, link in self.links.items()}
+        now = now_ms()
         adopted = await self.worker.transaction(take_orphans, self.id,
-                                                now_ms() - self.stale_after_ms, channels)
+                                                now - self.stale_after_ms, channels, now)
         for attempt_id, node, answer_ms in adopted:
             self.scheduler.adopt(attempt_id, node, answer_ms)
         # Then what no one else settles: this controller's calls it no longer follows,

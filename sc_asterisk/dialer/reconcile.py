@@ -29,6 +29,11 @@ STALE_MS = 3_600_000
 # An attempt this controller claimed but no longer follows (its end could not be written) is
 # swept once this old: younger, its Originate may not have been sent yet, nor its channel made.
 UNFOLLOWED_GRACE_MS = 60_000
+# Asterisk makes an accepted Originate's channel at once; the controller gives up waiting for
+# the answer to the action after 10 s (AmiClient's action timeout). A channel not listed by a
+# successful CoreShowChannels this long after the Originate was sent is gone (or was never
+# made), and its slot is free again.
+CHANNEL_APPEARS_MS = 15_000
 RESYNC_MAX_DELAY_S = 16.0
 
 
@@ -42,9 +47,12 @@ async def live_channels(ami: AmiClient) -> dict[str, str] | None:
 
 
 def take_orphans(s, controller_id: str, stale_before_ms: int,
-                 channels: dict[str, dict[str, str] | None]) -> list[tuple[str, str, int | None]]:
+                 channels: dict[str, dict[str, str] | None],
+                 now_ms: int) -> list[tuple[str, str, int | None]]:
     """Adopt or close every orphaned in-flight attempt. Returns (attempt id, node, answer ms or
-    None) for the adopted ones, whose calls are still up on their node."""
+    None) for the adopted ones, whose calls are still up on their node. One the node no longer
+    lists becomes ``unknown``; its channel slot is freed at once when its Originate is older
+    than CHANNEL_APPEARS_MS (else :func:`sweep` frees it later)."""
     adopted = []
     for attempt in orphaned_inflight(s, controller_id, stale_before_ms):
         live = channels.get(attempt.node or "")
@@ -59,11 +67,11 @@ def take_orphans(s, controller_id: str, stale_before_ms: int,
             adopted.append((attempt.id, attempt.node, answer_ms))
             log.warning("attempt %s re-adopted from a dead controller", attempt.id)
             continue
-        if not transition(s, attempt.id, AttemptState.UNKNOWN):
-            continue
         record = s.get(CallRecord, attempt.id)
-        if record is not None and record.outcome is None:
-            record.outcome = AttemptState.UNKNOWN.value
+        if not _settle_unknown(s, attempt, record):
+            continue
+        if now_ms - _started_ms(attempt, record) > CHANNEL_APPEARS_MS:
+            attempt.channel_gone_ms = now_ms    # the node's list says so: its slot is free
         log.warning("attempt %s: controller died mid-call, fate unknown: not redialed", attempt.id)
     return adopted
 
@@ -101,7 +109,7 @@ def sweep(s, controller_id: str, channels: dict[str, dict[str, str] | None],
       (no channel is named by its id), older than STALE_MS: ``unknown``;
     - ``unknown`` with its channel not yet confirmed gone: confirmed when a successful
       CoreShowChannels of its node no longer lists it (once older than
-      UNFOLLOWED_GRACE_MS), or past STALE_MS when no node can say
+      CHANNEL_APPEARS_MS), or past STALE_MS when no node can say
       (an inbound one at once: its call flow is over and the dialplan hangs up).
 
     *channels*: each node's live channels (None: the node cannot say now); *followed*: the
@@ -148,7 +156,7 @@ def sweep(s, controller_id: str, channels: dict[str, dict[str, str] | None],
             # grace may not have its channel yet (an Originate answered late).
             age = now_ms - _started_ms(attempt, record)
             live = channels.get(attempt.node or "")
-            gone = (live is not None and attempt.id not in live and age > UNFOLLOWED_GRACE_MS) \
+            gone = (live is not None and attempt.id not in live and age > CHANNEL_APPEARS_MS) \
                 or age > STALE_MS
         if gone:
             attempt.channel_gone_ms = now_ms

@@ -12,7 +12,8 @@ from sc_asterisk.dialer.calls import CallTracker, Flight
 from sc_asterisk.dialer.campaigns import create_campaign, queue_contacts
 from sc_asterisk.dialer.claim import Claim, NodeSlot, Wait, claim_next
 from sc_asterisk.dialer.finish import finish_attempt
-from sc_asterisk.dialer.reconcile import STALE_MS, UNFOLLOWED_GRACE_MS, resync, sweep
+from sc_asterisk.dialer.reconcile import (CHANNEL_APPEARS_MS, STALE_MS, UNFOLLOWED_GRACE_MS,
+                                          resync, sweep, take_orphans)
 from sc_asterisk.dialer.states import AttemptState, OriginateResult
 from sc_asterisk.errors import AmiError
 
@@ -169,7 +170,7 @@ def test_an_unknown_call_holds_its_channel_slot_until_asterisk_confirms_it_gone(
             return claim_next(s, cid, [NodeSlot("n1", 10)], "c2")
 
     assert claim() == Wait(None)                  # it may still ring: the campaign is full
-    later = NOW + UNFOLLOWED_GRACE_MS + 1
+    later = NOW + CHANNEL_APPEARS_MS + 1
     with db.session() as s:                       # too young: its channel may not exist yet
         assert sweep(s, "c2", {"n1": {}}, set(), NOW + 1000) == []
     assert _state(db, unknown)[2] is None
@@ -182,7 +183,7 @@ def test_an_unknown_call_holds_its_channel_slot_until_asterisk_confirms_it_gone(
 def test_the_sweep_confirms_unknown_channels_only_when_asterisk_can_say(db):
     with db.session() as s:
         campaign = _campaign(s)
-        old_enough = NOW - UNFOLLOWED_GRACE_MS - 1
+        old_enough = NOW - CHANNEL_APPEARS_MS - 1
         listed = _attempt(s, campaign, AttemptState.UNKNOWN, originate_ms=old_enough)
         unlisted = _attempt(s, campaign, AttemptState.UNKNOWN, originate_ms=old_enough)
         silent_node = _attempt(s, campaign, AttemptState.UNKNOWN, node="n2",
@@ -195,6 +196,32 @@ def test_the_sweep_confirms_unknown_channels_only_when_asterisk_can_say(db):
     assert _state(db, unlisted)[2] == NOW
     assert _state(db, silent_node)[2] is None     # the node cannot say now: try later
     assert _state(db, old)[2] == NOW              # no node can say, and no call lasts an hour
+
+
+def test_a_dead_controllers_call_its_node_no_longer_lists_frees_its_slot_at_once(db):
+    """kill -9 of the controller: the successor finds its calls gone from the node's channel
+    list. They are ``unknown`` (never redialed), and their slots are free as soon as the node
+    said so, or the campaign would stall until a later sweep (the campaign here has 2
+    channels, both held by the dead controller's calls)."""
+    sent = NOW - CHANNEL_APPEARS_MS - 1
+    with db.session() as s:
+        campaign = _campaign(s, max_channels=2)
+        gone = _attempt(s, campaign, AttemptState.RINGING, controller="dead", originate_ms=sent)
+        young = _attempt(s, campaign, AttemptState.ORIGINATING, controller="dead",
+                         number="+33199000002", originate_ms=NOW - 1000)
+        contact = Contact(e164="+33199000001", time_zone="Europe/Paris")
+        s.add(contact)
+        s.flush()
+        queue_contacts(s, campaign, [contact.id])
+        cid = campaign.id
+    with db.session() as s:
+        assert take_orphans(s, "c2", NOW - 10_000, {"n1": {}}, NOW) == []
+    assert _state(db, gone) == ("unknown", "unknown", NOW)       # confirmed gone: slot free
+    assert _state(db, young) == ("unknown", "unknown", None)     # may not exist yet: held
+    with db.session() as s:
+        claimed = claim_next(s, cid, [NodeSlot("n1", 10)], "c2")
+    assert isinstance(claimed, Claim) and claimed.number == "+33199000001"
+    assert _attempts(db) == 3                                    # and nothing was redialed
 
 
 def test_an_inbound_callback_left_answered_by_a_crash_is_swept_after_the_bound(db):
