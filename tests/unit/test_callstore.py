@@ -1,5 +1,6 @@
 import asyncio
 import subprocess
+import time
 
 from sc_asterisk.audio import import_audio
 from sc_asterisk.callflow.store import CallStore
@@ -43,7 +44,7 @@ def test_a_prompt_replaced_during_serve_is_played_by_the_next_call(db, tmp_path)
     content, so the call after the replacement reads (and publishes) the new recording; the
     call before it keeps the old one."""
     from sc_asterisk.dialer.calls import CallTracker
-    from sc_asterisk.dialer.claim import Claim, NodeSlot
+    from sc_asterisk.dialer.claim import Claim, NodeSlot, Wait
     from sc_asterisk.dialer.retries import NO_RETRY
     from sc_asterisk.dialer.scheduler import Scheduler
 
@@ -67,8 +68,12 @@ def test_a_prompt_replaced_during_serve_is_played_by_the_next_call(db, tmp_path)
     scheduler = Scheduler(worker, CallTracker(), {}, "c1", 4573)
 
     def claim() -> Claim:
-        with db.session() as s:
-            result = scheduler._claim(s, cid, [NodeSlot("n1", 10)])
+        while True:
+            with db.session() as s:
+                result = scheduler._claim(s, cid, [NodeSlot("n1", 10)])
+            if not isinstance(result, Wait) or result.seconds is None:
+                break
+            time.sleep(result.seconds)      # the campaign's pace: its next token
         assert isinstance(result, Claim)
         return result
 
