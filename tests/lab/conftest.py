@@ -2,6 +2,7 @@
 import subprocess
 
 import pytest
+from harness import reap_started
 
 
 def pytest_collection_modifyitems(items):
@@ -20,3 +21,9 @@ def prompts(tmp_path):
                         "synth", str(seconds), "sine", str(freq)], check=True)
         out[name] = path
     return out
+
+
+@pytest.fixture(autouse=True)
+def _no_controller_outlives_its_test():
+    yield
+    reap_started()

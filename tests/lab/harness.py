@@ -100,7 +100,22 @@ def serve_process(db_url: str, lab, log, agi_port: int | None = None,
         cmd += ["--agi-port", str(agi_port)]
     if metrics_port:
         cmd += ["--metrics-port", str(metrics_port)]
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    STARTED.append(proc)
+    return proc
+
+
+# Every `serve` a test started: the lab's conftest kills the ones still alive after the test,
+# so a failed test never leaves a controller holding the lab's ports for the next ones.
+STARTED: list[subprocess.Popen] = []
+
+
+def reap_started() -> None:
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def kill_9(proc: subprocess.Popen) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from campaigns import campaign_status, make_campaign, wait_until
+from harness import STARTED
 from sc_asterisk.db import Database
 from sc_asterisk.lab.sipp import CalleePlan, Simulator
 
@@ -90,6 +91,7 @@ def full_run(lab, tmp_path_factory):
              "--lab", f"{lab.name}:{(lab.ports.ami - 5038) // 10000}", "--drain-timeout", "20"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out,
             env={**os.environ, "SC_ASTERISK_HOME": str(home)})
+        STARTED.append(controller)          # reaped after the test if it fails half-way
         assert run_cli(db.url, home, cli_log, "campaign", "start", "logs").returncode == 0
         asyncio.run(wait_until(lambda: campaign_status(db, "logs") == "completed", 60))
         controller.send_signal(signal.SIGTERM)
