@@ -12,6 +12,7 @@ from sqlalchemy import update
 
 from campaigns import attempts, campaign_status, make_campaign, numbers, plan_for
 from harness import serve_process, wait_sync
+from sc_asterisk.keys import read_key
 from sc_asterisk.config import Settings
 from sc_asterisk.contacts import SuppressionStore
 from sc_asterisk.db import CallAttempt
@@ -89,6 +90,6 @@ def test_an_optout_survives_a_locked_database_and_a_sigterm_right_after_the_digi
     assert second_run == [other.lstrip("+")]          # the opted-out number: no INVITE
     assert (opt, "skipped", "suppressed") in attempts(db, "again")
     with db.session() as s:
-        key = Settings.load().secret("installation-key")
+        key = read_key(Settings.load())
         assert SuppressionStore(s, key).is_suppressed(opt) == "opt-out"
     assert not any(journal.iterdir())                  # stored, so no longer journaled

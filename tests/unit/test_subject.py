@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from sc_asterisk.keys import record_key
 from sc_asterisk.cli.common import cli
 from sc_asterisk.contacts import (ERASED, ImportOptions, SuppressionStore, erase_subject,
                                   export_subject, import_contacts)
@@ -21,6 +22,7 @@ PERSONAL = ["612345678", "Dupont", "Élodie", "75011", "1981", "boulangère", "s
 def db(tmp_path):
     database = Database(f"sqlite:///{tmp_path / 'subject.db'}")
     database.upgrade()
+    record_key(database, KEY, "test")
     return database
 
 

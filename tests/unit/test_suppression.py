@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from sc_asterisk.keys import key_init, load_key
 from sc_asterisk.cli import main
 from sc_asterisk.cli.common import cli
 from sc_asterisk.config import Settings
@@ -149,11 +150,14 @@ def test_add_typed_normalises_and_says_what_was_there(db):
 
 
 def test_installation_key_file_is_private(tmp_path):
-    settings = Settings.load(db_url="sqlite://", home=tmp_path)
-    key = settings.secret("installation-key")
+    db = Database(f"sqlite:///{tmp_path / 'k.db'}")
+    db.upgrade()
+    settings = Settings.load(db_url=db.url, home=tmp_path)
+    key_init(settings, db)
     path = tmp_path / "secrets" / "installation-key"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert settings.secret("installation-key") == key
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert load_key(settings, db) == path.read_text().strip()
 
 
 def test_cli_add_import_and_check_exit_status(tmp_path, capsys):
