@@ -146,10 +146,9 @@ def test_controller_start_refuses_a_key_passed_in_that_does_not_match(db, tmp_pa
     from sc_asterisk.service import Controller
     node = NodeInfo("n1", "127.0.0.1", 1, "u", "s", "127.0.0.1", 0, str(tmp_path / "snd"),
                     "/snd", "lab")
-    controller = Controller(db, node, key="not-the-installation-key",
-                            journal_dir=tmp_path / "journal")
-
     async def main():
+        controller = Controller(db, node, key="not-the-installation-key",
+                                journal_dir=tmp_path / "journal")
         try:
             await controller.start()
         finally:
