@@ -75,13 +75,13 @@ def verify_key(session: Session, key: str, settings: Settings | None = None) -> 
     Example: ``await worker.transaction(verify_key, controller.key)``
     """
     row = _row(session)
-    where = key_path(settings) if settings else "this key"
+    which = f"the installation key {key_path(settings)}" if settings else "this key"
     if row is None:
         raise ConfigError("the database has no installation key check value",
                           fix="run `sc-asterisk key init` as the installation's user, with its "
                               "key file: it records the check value")
     if not hmac.compare_digest(row.key_check, check_value(key)):
-        raise ConfigError(f"the installation key {where} does not match the database's",
+        raise ConfigError(f"{which} does not match the database's",
                           fix=f"use the installation's key file (SC_ASTERISK_HOME={row.key_home})")
 
 
