@@ -126,7 +126,7 @@ def run(ctx: Context, name: str, instance: str, port_offset: int, cache_dir) -> 
     node = make_lab(instance, port_offset, cache_dir).node_info()
 
     async def go():
-        async with Controller(ctx.db(), node) as controller:
+        async with Controller(ctx.db(), node, key=ctx.key()) as controller:
             await controller.run_campaign(name)
 
     asyncio.run(go())
