@@ -63,8 +63,13 @@ def load_key(settings: Settings, db) -> str:
 
     Example: ``SuppressionStore(s, load_key(ctx.settings, ctx.db()))``
     """
-    key = read_key(settings)
     with db.session() as s:
+        if _existing(key_path(settings)) is None and (row := _row(s)) is not None:
+            path = key_path(settings)
+            raise ConfigError(f"no installation key at {path}",
+                              fix=f"run with SC_ASTERISK_HOME={row.key_home}, the installation's "
+                                  f"home, or copy its key to {path} (mode 0600)")
+        key = read_key(settings)
         verify_key(s, key, settings)
     return key
 
