@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from .common import Figure, Run, cache_dir, r
 from .machine import timed_run
@@ -38,9 +39,16 @@ ORDER BY a.campaign_id, r.originate_ms, a.id;
 """
 
 
+def bench_home() -> Path:
+    """The home (installation key) that goes with the cached databases."""
+    return cache_dir() / "home"
+
+
 def cdr_database(calls: int):
     """The cached SQLite database holding *calls* synthetic call records (built on first use)."""
+    from sc_asterisk.config import Settings
     from sc_asterisk.db import Database
+    from sc_asterisk.keys import key_init
 
     from .synthetic import create_campaign, insert_calls, synthetic_calls
     path = cache_dir() / f"cdr-{calls}-v{DATA_VERSION}.db"
@@ -56,6 +64,9 @@ def cdr_database(calls: int):
         os.replace(tmp, path)
     db = Database(f"sqlite:///{path}")
     db.upgrade()           # a newer schema since the cache was built
+    # the export checks its key against the database: the cache keeps both (key init is
+    # idempotent, and makes the key the first time)
+    key_init(Settings.load(db_url=db.url, home=bench_home()), db)
     db.engine.dispose()
     return path
 
@@ -65,7 +76,7 @@ def run(ctx: Run) -> list[Figure]:
     calls = 100_000 if ctx.quick else 1_000_000
     source = cdr_database(calls)
     work = ctx.scratch("export")
-    env = {**os.environ, "SC_ASTERISK_HOME": str(work / "home"),
+    env = {**os.environ, "SC_ASTERISK_HOME": str(bench_home()),
            "SC_ASTERISK_DB": f"sqlite:///{source}"}
     # Warm the OS page cache the same way for every contender.
     timed_run(["sqlite3", str(source), "SELECT count(*) FROM segment_listen;"], stdout=-1,

@@ -24,6 +24,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from sc_asterisk.audio import import_audio
+from sc_asterisk.keys import record_key
 from sc_asterisk.db import AudioAsset, CallAttempt, CallRecord, Contact, Database
 from sc_asterisk.dialer.campaigns import create_campaign, get_campaign, queue_contacts
 from sc_asterisk.dialer.retries import NO_RETRY
@@ -97,6 +98,7 @@ class BenchLab:
             leftover.unlink()
         db = Database(f"sqlite:///{path}")
         db.upgrade()
+        record_key(db, KEY, "bench")     # the controller checks its key against the database
         return db
 
     def prompts(self, message_ms: int, notice_ms: int) -> dict[str, Path]:

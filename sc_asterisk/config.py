@@ -39,8 +39,13 @@ class Settings:
     def secret(self, name: str, nbytes: int = 24) -> str:
         """Read the named secret, creating it (random, mode 0600) the first time.
 
-        Example: ``settings.secret("installation-key")`` -> hex string, stable across runs.
+        Not for the installation key, which only ``sc-asterisk key init`` makes
+        (``sc_asterisk.keys.load_key`` reads and checks it).
+
+        Example: ``settings.secret("lab-ami")`` -> hex string, stable across runs.
         """
+        if name == "installation-key":
+            raise ValueError("the installation key is read with sc_asterisk.keys.load_key")
         return read_or_create_secret(self.secrets_dir / name, nbytes)
 
 

@@ -7,6 +7,7 @@ signals included.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -23,6 +24,8 @@ from .callflow.broadcast import BroadcastHandler, CallbackHandler
 from .callflow.optouts import OptOutJournal, OptOuts
 from .callflow.store import CallStore
 from .config import Settings
+from .errors import ConfigError
+from .keys import load_key, verify_key
 from .contacts.suppression import dial_check
 from .db import Database
 from .db.dialer_queries import heartbeat, record_answer
@@ -54,7 +57,9 @@ class Controller:
         self.db = db
         # The installation key hashes the suppression store: every controller of an
         # installation must share it (SC_ASTERISK_HOME/secrets/installation-key).
-        self.key = key or Settings.load().secret("installation-key")
+        # Read and checked against the database's check value (keys.py); a key passed in is
+        # checked at start.
+        self.key = key or load_key(Settings.load(), db)
         # FastAGI sessions must carry the installation's token (rendered into every node's
         # SC_AGI, sent with every Originate) and come from a node's address (agi/auth.py).
         self.agi_token = derive_token(self.key)
@@ -90,6 +95,7 @@ class Controller:
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
+        await self.worker.transaction(verify_key, self.key)   # a foreign key: dial nobody
         await self.worker.transaction(self._register)
         await self.optouts.replay()       # before anyone is dialed
         await self.worker.transaction(self._publish_callback_prompts)
@@ -97,7 +103,12 @@ class Controller:
         peers = await resolve_peers(link.info.ami_host for link in self.links.values())
         self.agi.gate = AgiGate(token=self.agi_token, peers=peers)
         log.info("FastAGI admits sessions from %s only", ", ".join(sorted(peers)) or "nobody")
-        await self.agi.start()
+        try:
+            await self.agi.start()
+        except OSError as exc:
+            await self.worker.transaction(self._unregister)
+            raise _cannot_listen(exc, "FastAGI", self.agi.host, self.agi.port,
+                                 "--agi-port") from None
         connected = 0
         for link in self.links.values():
             try:
@@ -151,9 +162,13 @@ class Controller:
 
         Example: ``sys.exit(asyncio.run(controller.serve_until_signal(drain_s=120)))``
         """
+        if metrics_port:          # first: a port in use must stop us before anything starts
+            try:
+                self.metrics.serve(metrics_port)
+            except OSError as exc:
+                raise _cannot_listen(exc, "metrics", "127.0.0.1", metrics_port,
+                                     "--metrics-port") from None
         await self.start()
-        if metrics_port:
-            self.metrics.serve(metrics_port)
         loop = asyncio.get_running_loop()
         signalled = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -244,3 +259,13 @@ def _mark_answered(s, controller: str, attempt_id: str, answer_ms: int) -> None:
     callee was rung and never redials."""
     transition(s, attempt_id, AttemptState.ANSWERED, controller=controller)
     record_answer(s, attempt_id, answer_ms)
+
+
+def _cannot_listen(exc: OSError, what: str, host: str, port: int, option: str) -> ConfigError:
+    """One line that names the port and the option to change, instead of the system's words."""
+    if exc.errno == errno.EADDRINUSE:
+        return ConfigError(f"the {what} port {host}:{port} is already in use",
+                           fix=f"choose another with {option}, or stop what listens there")
+    return ConfigError(f"cannot listen on the {what} port {host}:{port}: "
+                       f"{exc.strerror or exc}", fix=f"choose another port with {option} "
+                       "(or another address)")

@@ -1,9 +1,13 @@
 import os
+import secrets
 
 import pytest
 from hypothesis import settings
 
+from sc_asterisk.config import Settings
 from sc_asterisk.db import Database
+from sc_asterisk.files import atomic_write
+from sc_asterisk.keys import read_key, record_key
 from sc_asterisk.lab.instance import LabInstance, LabPorts
 from sc_asterisk.lab.root import DEFAULT_CACHE, is_provisioned, root_path
 
@@ -19,6 +23,8 @@ def db(tmp_path):
     """A fresh SQLite database with the full schema."""
     database = Database(f"sqlite:///{tmp_path / 'test.db'}")
     database.upgrade()
+    # as `db upgrade` does on a fresh install: the test home's key is this database's
+    record_key(database, read_key(Settings.load()), "test")
     return database
 
 
@@ -28,6 +34,9 @@ def _private_home(tmp_path_factory):
     test run (and of the controllers it starts) live in a temporary home."""
     import os
     home = tmp_path_factory.mktemp("home")
+    # The installation key is made explicitly (nothing makes it on first read any more).
+    (home / "secrets").mkdir(mode=0o700)
+    atomic_write(home / "secrets" / "installation-key", secrets.token_hex(32) + "\n", 0o600)
     previous = os.environ.get("SC_ASTERISK_HOME")
     os.environ["SC_ASTERISK_HOME"] = str(home)
     yield home

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from ..errors import ScError
 from .common import cli
@@ -14,8 +15,8 @@ from .common import cli
 
 def _register() -> None:
     # Imported for their side effect of attaching command groups to ``cli``.
-    from . import (asterisk, audio, campaign, contacts, db, demo, lab, node, report,  # noqa: F401
-                   serve, subject, suppress, trunk)
+    from . import (asterisk, audio, campaign, contacts, db, demo, key, lab, node,  # noqa: F401
+                   report, serve, subject, suppress, trunk)
 
 
 _register()
@@ -27,6 +28,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(cli.main(args=argv, standalone_mode=False) or 0)
     except ScError as exc:
         click.echo(f"Error: {exc.one_line()}", err=True)
+        sys.exit(2)
+    except OperationalError as exc:
+        # the database went away mid-command (reaching it at all is checked first, see
+        # Database.require_reachable): the driver's first line, never its traceback
+        reason = (str(getattr(exc, "orig", exc) or exc).strip().splitlines() or ["?"])[0]
+        click.echo(f"Error: database error: {reason} (check that the database is reachable, "
+                   "then run the command again)", err=True)
         sys.exit(2)
     except OSError as exc:
         # disk full, permission denied, a vanished directory: the system's words, on one line

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..asterisk_conf import NodeConfig, render
-from ..asterisk_conf.token import installation_agi_token
+from ..agi.auth import derive_token
 from ..asterisk_conf.kit import DIALPLAN_FILE, INSTALL, render_kit
 from ..asterisk_conf.trunks import TRUNKS_FILE, check_host, split_host_port
 from ..errors import ConfigError
@@ -66,7 +66,7 @@ def render_cmd(ctx: Context, node_name: str, out_dir: Path, controller: str | No
                      ami_port=info.ami_port, ami_bind=check_host(ami_bind, "AMI bind address"),
                      ami_permit=_permit(controller or info.agi_host),
                      agi_host=info.agi_host, agi_port=info.agi_port,
-                     agi_token=installation_agi_token(ctx.settings),
+                     agi_token=derive_token(ctx.key()),
                      sounds_dir=info.asterisk_sounds_dir, sip_bind=sip_host, sip_port=sip_port,
                      rtp_start=low, rtp_end=high, mod_dir=mod_dir, **DEBIAN_DIRS)
     if full:

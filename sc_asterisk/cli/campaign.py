@@ -97,7 +97,7 @@ def queue(ctx: Context, name: str, where: tuple[str, ...], min_age_default: int,
     from ..contacts.targeting import (PROFILE_ADDRESS_AGE, parse_address_age, parse_where,
                                       select_audience)
     filters = parse_where(where)
-    key = ctx.settings.secret("installation-key")
+    key = ctx.key()
     with ctx.db().session() as s:
         c = get_campaign(s, name)
         age = PROFILE_ADDRESS_AGE.get(c.compliance_profile) if max_address_age is None else \
@@ -126,7 +126,7 @@ def run(ctx: Context, name: str, instance: str, port_offset: int, cache_dir) -> 
     node = make_lab(instance, port_offset, cache_dir).node_info()
 
     async def go():
-        async with Controller(ctx.db(), node) as controller:
+        async with Controller(ctx.db(), node, key=ctx.key()) as controller:
             await controller.run_campaign(name)
 
     asyncio.run(go())

@@ -15,13 +15,23 @@ class Context:
     def __init__(self, db_url: str | None, home: str | None):
         self.settings = Settings.load(db_url=db_url, home=home)
         self._db: Database | None = None
+        self._key: str | None = None
 
     def db(self, require_schema: bool = True) -> Database:
         if self._db is None:
-            self._db = Database(self.settings.db_url)
+            database = Database(self.settings.db_url)
+            database.require_reachable()
+            self._db = database
         if require_schema:
             self._db.require_schema()
         return self._db
+
+    def key(self) -> str:
+        """The installation key, checked against the database (fails closed, see keys.py)."""
+        from ..keys import load_key
+        if self._key is None:
+            self._key = load_key(self.settings, self.db())
+        return self._key
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

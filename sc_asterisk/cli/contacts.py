@@ -57,7 +57,7 @@ def import_(ctx: Context, file: Path, list_name, source, legal_basis, mapping, r
                             address_date=address_date.date() if address_date else None)
     opened = open_import(file, options)
     db = ctx.db()
-    key = ctx.settings.secret("installation-key")
+    key = ctx.key()
     if sys.stderr.isatty():
         with click.progressbar(length=opened[0].total, label=f"importing {file.name}",
                                file=sys.stderr) as bar:
@@ -89,7 +89,7 @@ def show(ctx: Context, number: str, region: str) -> None:
     Example: sc-asterisk contacts show "06 12 34 56 78"
     """
     with ctx.db().session() as s:
-        held = describe_contact(s, ctx.settings.secret("installation-key"), number, region)
+        held = describe_contact(s, ctx.key(), number, region)
     if held["contact"] is None:
         status = held["suppression"]["reason"] if held["suppression"] else "not suppressed"
         raise NotFound(f"no contact with number {number} ({status})",

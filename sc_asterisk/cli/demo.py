@@ -23,17 +23,22 @@ def demo(ctx: Context, instance: str, port_offset: int, cache_dir: Path, mirror:
     """
     from ..db import Database
     from ..demo import format_table, run_demo
+    from ..keys import key_init, load_key
     from ..reports import demo_report
     # The demo has a database of its own, made anew each run, so that its fictional contacts
     # never mix with real ones (nor hit the per-number attempt cap after a few runs).
     demo_db = ctx.settings.home / "demo.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
+    # A fresh database: `key init` makes the home's key if there is none (the lab's FastAGI
+    # token comes from it) and records it, as `db upgrade` does on a fresh install.
+    database = Database(f"sqlite:///{demo_db}")
+    database.upgrade()
+    key_init(ctx.settings, database)
     lab = make_lab(instance, port_offset, cache_dir)
     was_running = lab.pid() is not None
     try:
         with tempfile.TemporaryDirectory(prefix="sc-demo-") as work:
-            database = Database(f"sqlite:///{demo_db}")
             name, rows = run_demo(database, lab, Path(work),
                                   echo=lambda m: click.echo(m, err=True), mirror=mirror)
     finally:
@@ -44,7 +49,7 @@ def demo(ctx: Context, instance: str, port_offset: int, cache_dir: Path, mirror:
     click.echo(f"\n{len(rows)} calls, {len(answered)} answered; listened ms come from Asterisk's "
                "STREAM FILE endpos, 'SIPp BYE at' is when the simulated callee hung up.")
     report = demo_report(database, name, ctx.settings.home / "demo-report",
-                         key=ctx.settings.secret("installation-key"))
+                         key=load_key(ctx.settings, database))
     click.echo(f"Report: {report['html']} (retention curve {report['png']}); export "
                f"{report['csv']}")
     click.echo(f"The demo's database: {demo_db} (e.g. sc-asterisk --db sqlite:///{demo_db} "

@@ -135,13 +135,13 @@ def check(ctx: Context, name: str, agi_bind: str, no_agi: bool, timeout: float) 
 
     Example: sc-asterisk node check paris-1
     """
-    from ..asterisk_conf.token import installation_agi_token
+    from ..agi.auth import derive_token
     with ctx.db().session() as s:
         info = lib.node_info(lib.get_node(s, name))
     try:
         report = asyncio.run(check_node(info, agi_bind=agi_bind, timeout=timeout,
                                         check_agi=not no_agi,
-                                        agi_token=installation_agi_token(ctx.settings)))
+                                        agi_token=derive_token(ctx.key())))
     except ScError as exc:
         click.echo(f"node {name}: FAILED: {exc.one_line()}", err=True)
         raise click.exceptions.Exit(1)

@@ -86,7 +86,7 @@ def export(ctx: Context, campaigns, since, until, fmt, output, fields, pseudonym
     show_bar = sys.stderr.isatty() and not (output == "-" and sys.stdout.isatty())
     progress = (lambda total: click.progressbar(length=total, label="exporting",
                                                 file=sys.stderr)) if show_bar else None
-    key = ctx.settings.secret("installation-key")
+    key = ctx.key()
     rows = export_cdr(ctx.db(), key, output, filt, options, progress=progress)
     if output != "-":
         click.echo(f"exported {rows} rows to {output}"
@@ -113,7 +113,7 @@ def report(ctx: Context, campaign, plot, html, as_json, min_listen_s, tz_name, t
 
     Example: sc-asterisk report muni --plot retention.png --html report.html --rate-per-minute 0.012
     """
-    figures = campaign_figures(ctx.db(), ctx.settings.secret("installation-key"), campaign,
+    figures = campaign_figures(ctx.db(), ctx.key(), campaign,
                                min_listen_s=min_listen_s, tariffs=tariff, tz=_zone(tz_name))
     write_report_files(figures, plot=plot, html=html)
     click.echo(json.dumps(figures, indent=2) if as_json else render_text(figures), nl=as_json)

@@ -45,9 +45,10 @@ def serve(ctx: Context, labs: tuple[str, ...], metrics_port: int, drain_timeout:
     if not nodes:
         raise click.UsageError("no node to drive: add one with `sc-asterisk node add` or pass --lab")
     database = ctx.db()
+    key = ctx.key()        # this home's key (--home or SC_ASTERISK_HOME), checked: fail closed
 
     async def main() -> int:
-        controller = Controller(database, nodes, agi_port=agi_port, agi_bind=agi_bind,
+        controller = Controller(database, nodes, key=key, agi_port=agi_port, agi_bind=agi_bind,
                                 stale_after_s=reconcile_after)
         return await controller.serve_until_signal(drain_timeout, metrics_port)
 

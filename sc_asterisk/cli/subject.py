@@ -27,7 +27,7 @@ def subject_export(ctx: Context, number: str, output, region: str) -> None:
     Example: sc-asterisk subject-export "06 12 34 56 78" -o dupont.json
     """
     with ctx.db().session() as s:
-        data = export_subject(s, ctx.settings.secret("installation-key"), number, region)
+        data = export_subject(s, ctx.key(), number, region)
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if output == "-":
         click.echo(text, nl=False)
@@ -51,7 +51,7 @@ def erase(ctx: Context, number: str, yes: bool, region: str) -> None:
         click.confirm(f"Erase all personal data held for {number}? This cannot be undone",
                       abort=True)
     with ctx.db().session() as s:
-        report = erase_subject(s, ctx.settings.secret("installation-key"), number, region)
+        report = erase_subject(s, ctx.key(), number, region)
     click.echo(f"erased: contact {'deleted' if report.contact_deleted else 'not held'}, "
                f"{report.provenance_deleted} provenance records deleted, "
                f"{report.attempts_pseudonymised} call attempts pseudonymised "

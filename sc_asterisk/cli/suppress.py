@@ -34,7 +34,7 @@ def add(ctx: Context, number: str, reason: str, region: str) -> None:
     Example: sc-asterisk suppress add +33612345678 --reason "asked not to be called"
     """
     with ctx.db().session() as s:
-        store = SuppressionStore(s, ctx.settings.secret("installation-key"))
+        store = SuppressionStore(s, ctx.key())
         before, entry = store.add_typed(number, reason, f"cli:{os_user()}", region)
     if before.entry is not None:
         click.echo(f"{before.e164} was already suppressed: {entry.reason}")
@@ -57,7 +57,7 @@ def import_(ctx: Context, file: Path, reason: str, source: str | None, encoding:
     Example: sc-asterisk suppress import opposition.csv --source "mairie 2024-05"
     """
     with ctx.db().session() as s:
-        store = SuppressionStore(s, ctx.settings.secret("installation-key"))
+        store = SuppressionStore(s, ctx.key())
         summary = store.import_file(file, reason=reason, source=source, region=region,
                                     encoding=encoding)
     rejected = ", ".join(f"{r} {n}" for r, n in summary.rejected.most_common()) or "none"
@@ -75,7 +75,7 @@ def check(ctx: Context, number: str, region: str) -> None:
     Example: sc-asterisk suppress check "06 12 34 56 78" || echo "do not call"
     """
     with ctx.db().session() as s:
-        result = SuppressionStore(s, ctx.settings.secret("installation-key")).check(number, region)
+        result = SuppressionStore(s, ctx.key()).check(number, region)
     if result.entry is None:
         click.echo(f"{result.e164}: not suppressed")
         return

@@ -217,8 +217,12 @@ class _Run:
         records, refused = checked.valid, checked.refused
         with session_on(conn) as s:
             store = SuppressionStore(s, self.key)
-            suppressed = store.reasons_among({rec.e164 for _, rec, _ in records})
-            erased = {n for n, reason in suppressed.items() if reason == ERASED}
+            numbers = list(dict.fromkeys(rec.e164 for _, rec, _ in records))
+            erased = {n for n, reason in store.reasons_among(numbers).items()
+                      if reason == ERASED}
+            # tombstones' slow hash: only for numbers that are not contacts yet
+            known = set(known_numbers(s, numbers))
+            erased |= store.erased_among(n for n in numbers if n not in known)
             if erased:
                 refused = refused + [(line, ERASED, "", cells_of(raw))
                                      for line, rec, raw in records if rec.e164 in erased]

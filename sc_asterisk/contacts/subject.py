@@ -1,30 +1,35 @@
 """Data-subject rights: export everything held about a number, and erase it.
 
-Erasure deletes the contact and its provenance, pseudonymises its call attempts (their number
-becomes the HMAC pseudonym, so call statistics survive without the person), leaves an erasure
-tombstone in the suppression store (a later import of the number is rejected, the dialer never
-calls it), and writes an audit entry that names the pseudonym, never the number.
+Erasure deletes the contact and its provenance, gives its call attempts a random token instead
+of their number (``erased:…``, one per erasure: call statistics survive without the person, and
+nothing links the token back to the number, not even with the key), leaves an erasure
+tombstone keyed by a slow hash in the suppression store (a later import of the number is
+rejected, the dialer never calls it), and writes an audit entry that names the token. Earlier
+audit entries about the person (keyed by the HMAC pseudonym) are rekeyed to the token too: no
+row keeps HMAC(key, number).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ..db import CallAttempt, Contact
 from ..dialer.states import AttemptState, transition
-from ..db.models_privacy import ContactSource, ImportBatch
+from ..db.models_privacy import AuditEntry, ContactSource, ImportBatch
 from .audit import os_user, record_audit
 from .numbers import to_e164
-from .suppression import SuppressionStore
+from .suppression import ERASED, SuppressionStore
+from .tombstones import erased_token
 
 
 
 @dataclass(frozen=True)
 class ErasureReport:
-    """What ``erase_subject`` did; safe to print (no personal data)."""
+    """What ``erase_subject`` did; safe to print (no personal data). ``pseudonym`` is the
+    erasure token that now stands for the person in call attempts and the audit log."""
 
     pseudonym: str
     contact_deleted: bool
@@ -64,9 +69,9 @@ def erase_subject(session: Session, key: str | bytes, number: str, region: str =
     Example: ``erase_subject(s, key, "+33612345678").attempts_pseudonymised``
     """
     store, e164, contact = _lookup(session, key, number, region)
-    pseudonym = store.pseudonym(e164)
+    pseudonym = erased_token()
     actor = actor or os_user()
-    attempts = _attempts(session, e164, contact)
+    attempts = _attempts(session, e164, contact, store.pseudonym(e164))
     cancelled = 0
     for attempt in attempts:
         attempt.number, attempt.contact_id = pseudonym, None
@@ -84,6 +89,8 @@ def erase_subject(session: Session, key: str | bytes, number: str, region: str =
         session.flush()
         session.delete(contact)
     store.tombstone(e164, f"erase:{actor}")
+    session.execute(update(AuditEntry).where(AuditEntry.subject == store.pseudonym(e164))
+                    .values(subject=pseudonym))
     report = ErasureReport(pseudonym, contact is not None, provenance, len(attempts), cancelled)
     record_audit(session, "erase", pseudonym, {
         "contact_deleted": report.contact_deleted,
@@ -104,8 +111,11 @@ def _lookup(session: Session, key: str | bytes, number: str,
 
 def _held(session: Session, store: SuppressionStore, e164: str, contact: Contact | None) -> dict:
     entry = store.entry(e164)
+    erased = entry is not None and entry.reason == ERASED
     return {
-        "subject": store.pseudonym(e164),
+        # an erased person is named by their tombstone's hash: an audit entry about them must
+        # not bring HMAC(key, number) back
+        "subject": entry.number_hash if erased else store.pseudonym(e164),
         "contact": _contact(contact) if contact else None,
         "provenance": _provenance(session, contact) if contact else [],
         "suppression": ({"reason": entry.reason, "source": entry.source,
@@ -113,8 +123,10 @@ def _held(session: Session, store: SuppressionStore, e164: str, contact: Contact
     }
 
 
-def _attempts(session: Session, e164: str, contact: Contact | None) -> list[CallAttempt]:
-    match = CallAttempt.number == e164
+def _attempts(session: Session, e164: str, contact: Contact | None,
+              pseudonym: str | None = None) -> list[CallAttempt]:
+    # (erased before tokens: attempts that hold the HMAC pseudonym are the person's too)
+    match = CallAttempt.number.in_([e164, pseudonym] if pseudonym else [e164])
     if contact is not None:
         match = or_(match, CallAttempt.contact_id == contact.id)
     return list(session.scalars(select(CallAttempt).where(match)

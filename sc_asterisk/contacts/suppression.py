@@ -1,8 +1,9 @@
 """The project-wide suppression store: numbers that must never be called.
 
-Entries are keyed by HMAC-SHA256(installation key, E.164), so an erased person's number is not
-kept in clear and cannot be recovered from the table without the key. The dialer checks it when
-attempts are queued and again immediately before every originate.
+Entries are keyed by HMAC-SHA256(installation key, E.164), so a number is not kept in clear.
+Erasure tombstones (reason "erased") are keyed by a slow keyed hash instead (tombstones.py), so
+that enumerating a numbering plan against them is costly even with the key. The dialer checks
+the store when attempts are queued and again immediately before every originate.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ..db.models_privacy import SuppressionEntry
 from .mapping import build_column_map
 from .numbers import NumberRejected, to_e164
 from .reader import open_table
+from .tombstones import TombstoneHasher, is_erased_token
 
 ERASED = "erased"
 _IN_CHUNK = 500  # bound parameter lists well under every backend's limit
@@ -63,6 +65,7 @@ class SuppressionStore:
             raise ConfigError("empty installation key", fix="check SC_ASTERISK_HOME/secrets")
         self.session = session
         self._key = key.encode() if isinstance(key, str) else key
+        self._slow = TombstoneHasher(self._key)
 
     def pseudonym(self, e164: str) -> str:
         """The keyed hash that stands for *e164* everywhere a clear number must not be kept.
@@ -71,9 +74,18 @@ class SuppressionStore:
         """
         return hmac.new(self._key, e164.encode(), hashlib.sha256).hexdigest()
 
+    def tombstone_hash(self, e164: str) -> str:
+        """The slow keyed hash that keys *e164*'s erasure tombstone (tombstones.py)."""
+        return self._slow(e164)
+
     def entry(self, e164: str) -> SuppressionEntry | None:
-        """The entry for an E.164 number, or None."""
-        return self._by_hash(self.pseudonym(_require_e164(e164)))
+        """The entry for an E.164 number (a suppression or its erasure tombstone), or None."""
+        e164 = _require_e164(e164)
+        hashes = (self.pseudonym(e164), self._slow(e164))
+        entries = self.session.scalars(select(SuppressionEntry)
+                                       .where(SuppressionEntry.number_hash.in_(hashes))).all()
+        # a tombstone wins over an HMAC-keyed entry of the same number
+        return max(entries, key=lambda e: e.reason == ERASED, default=None)
 
     def add(self, e164: str, reason: str, source: str) -> SuppressionEntry:
         """Suppress *e164* (idempotent: an existing entry is kept as it is).
@@ -111,35 +123,42 @@ class SuppressionStore:
 
         Example: ``store.tombstone("+33612345678", "erase:alice")``
         """
+        slow = self._slow(_require_e164(e164))
         entry = self.entry(e164)
         if entry is None:
-            entry = SuppressionEntry(number_hash=self.pseudonym(e164), reason=ERASED,
-                                     source=source[:255])
+            entry = SuppressionEntry(number_hash=slow, reason=ERASED, source=source[:255])
             self.session.add(entry)
         else:
-            entry.reason, entry.source = ERASED, source[:255]
+            # rekeyed: no row keeps HMAC(key, number) once the person is erased
+            entry.number_hash, entry.reason, entry.source = slow, ERASED, source[:255]
         self.session.flush()
         return entry
 
     def is_suppressed(self, number: str) -> str | None:
         """The suppression reason for *number*, or None if it may be called.
 
-        *number* is an E.164 number or a pseudonym (an erased attempt's number). Anything that
-        does not normalise is reported as "invalid-number": when in doubt, do not call.
+        *number* is an E.164 number, an erasure token or (erased before tokens) a pseudonym:
+        an erased attempt's number. Anything that does not normalise is reported as
+        "invalid-number": when in doubt, do not call.
 
         Example: ``store.is_suppressed(attempt.number) is None``
         """
+        if is_erased_token(number):
+            return ERASED
         if _PSEUDONYM.match(number or ""):
             entry = self._by_hash(number)
+            return entry.reason if entry else "invalid-number"
         else:
             try:
-                entry = self._by_hash(self.pseudonym(to_e164(number)))
+                entry = self.entry(to_e164(number))
             except NumberRejected:
                 return "invalid-number"
         return entry.reason if entry else None
 
     def reasons_among(self, numbers: Iterable[str]) -> dict[str, str]:
-        """{e164: reason} for the suppressed ones among many E.164 numbers (one query per 500).
+        """{e164: reason} for the HMAC-keyed entries among many E.164 numbers (one query per
+        500): suppressions, and tombstones written before they had their slow hash. Numbers
+        that may be new to the base also need :meth:`erased_among`.
 
         Example: ``store.reasons_among(["+33612345678", "+33712345678"])``
         """
@@ -153,6 +172,27 @@ class SuppressionStore:
             found.update({by_hash[h]: reason for h, reason in rows})
         return found
 
+    def erased_among(self, numbers: Iterable[str]) -> set[str]:
+        """The numbers among *numbers* that have an erasure tombstone. Costly (one slow hash a
+        number, on a few threads), so free when there is no tombstone at all; callers pass only
+        numbers that are not contacts yet (an erased person's contact is gone).
+
+        Example: ``store.erased_among(new_numbers)``
+        """
+        numbers = list(dict.fromkeys(numbers))
+        if not numbers or not self.session.scalar(
+                select(SuppressionEntry.id).where(SuppressionEntry.reason == ERASED).limit(1)):
+            return set()
+        by_hash = self._slow.many(numbers)
+        hashes = list(by_hash)
+        found: set[str] = set()
+        for i in range(0, len(hashes), _IN_CHUNK):
+            found.update(by_hash[h] for h in self.session.scalars(
+                select(SuppressionEntry.number_hash)
+                .where(SuppressionEntry.number_hash.in_(hashes[i:i + _IN_CHUNK]),
+                       SuppressionEntry.reason == ERASED)))
+        return found
+
     def check(self, raw: str, region: str = "FR") -> SuppressionCheck:
         """Normalise a typed number (as the importer does) and look it up; NumberRejected if the
         text is not a valid number.
@@ -160,7 +200,7 @@ class SuppressionStore:
         Example: ``store.check("06 12 34 56 78").reason``
         """
         e164 = to_e164(raw, region)
-        return SuppressionCheck(e164, self._by_hash(self.pseudonym(e164)))
+        return SuppressionCheck(e164, self.entry(e164))
 
     def import_file(self, path: str | Path, reason: str = "do-not-call",
                     source: str | None = None, region: str = "FR",
@@ -197,7 +237,8 @@ class SuppressionStore:
                     summary: SuppressImportSummary) -> None:
         unique = list(dict.fromkeys(numbers))
         summary.already += len(numbers) - len(unique)
-        known = self.reasons_among(unique)
+        known = set(self.reasons_among(unique))
+        known |= self.erased_among(n for n in unique if n not in known)
         summary.already += len(known)
         rows = [{"number_hash": self.pseudonym(n), "reason": reason, "source": source}
                 for n in unique if n not in known]

@@ -82,3 +82,15 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Installation(Base):
+    """One row: the check value of the installation key, HMAC(key, a fixed label), and the home
+    it was made in. Every key-using command compares its key with it (``sc_asterisk.keys``), so
+    a second key can never key suppressions the controller would not see."""
+
+    __tablename__ = "installation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_check: Mapped[str] = mapped_column(String(64))
+    key_home: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import ConfigError
@@ -51,6 +52,27 @@ class Database:
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+
+    def require_reachable(self) -> None:
+        """Connect once; an unreachable server, a refused login or an unopenable file becomes
+        one ConfigError naming the fix instead of the driver's traceback.
+
+        Example: ``Database("postgresql://sc@db/sc").require_reachable()``
+        """
+        try:
+            with self.engine.connect():
+                pass
+        except OperationalError as exc:
+            reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()
+            raise ConfigError(f"cannot reach the database {self.safe_url}: "
+                              f"{reason[0] if reason else type(exc).__name__}",
+                              fix="check --db or SC_ASTERISK_DB, that the server runs and "
+                                  "accepts this user, or that the file's directory exists"
+                              ) from None
+
+    def is_empty(self) -> bool:
+        """No table at all: a fresh install. Example: ``if db.is_empty(): ...``"""
+        return not inspect(self.engine).get_table_names()
 
     def require_schema(self) -> None:
         """Fail with the fix when the schema was never created."""

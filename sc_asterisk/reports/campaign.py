@@ -63,7 +63,8 @@ def demo_report(db: Database, campaign_name: str, out_dir: str | Path,
     """
     if key is None:
         from ..config import Settings
-        key = Settings.load(db_url=db.url).secret("installation-key")
+        from ..keys import load_key
+        key = load_key(Settings.load(db_url=db.url), db)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / f"{campaign_name}.csv", "parquet": out / f"{campaign_name}.parquet",

@@ -18,6 +18,7 @@ from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from ..contacts.suppression import SuppressionStore
+from ..contacts.tombstones import is_erased_token
 from ..db import CallAttempt, CallRecord, Campaign, CampaignSegment, Contact, SegmentListen
 from ..errors import NotFound
 from .columns import BOOL, EPOCH, TS, columns_for
@@ -28,7 +29,8 @@ from .q850 import cause_text
 # Rows per batch: large enough that per-batch costs vanish, small enough for constant memory;
 # also the row count of one Parquet record batch.
 BATCH = 2000
-# An erased person's attempts already hold HMAC(installation key, E.164): the pseudonym itself.
+# An erased person's attempts hold an erasure token (or, erased before tokens, the HMAC
+# pseudonym): kept as they are.
 _ALREADY_PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 
 # One batch: a list of columns, each a sequence of values, in ``columns_for`` order.
@@ -231,7 +233,9 @@ def _pseudonymiser(store: SuppressionStore, key: str | bytes) -> Callable[[str],
     already = _ALREADY_PSEUDONYM.match
 
     def pseudonym(number: str) -> str:
-        return number if len(number) >= 64 and already(number) else hmac_of(number)
+        if is_erased_token(number) or (len(number) >= 64 and already(number)):
+            return number
+        return hmac_of(number)
     return pseudonym
 
 

@@ -9,6 +9,7 @@ tests/lab/test_resilience_lab.py::test_asterisk_restart_mid_campaign.
 import asyncio
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -24,6 +25,8 @@ from sqlalchemy import event, select
 from bench.synthetic import create_campaign, insert_calls, synthetic_calls
 from campaigns import attempts, campaign_status, make_campaign, numbers, wait_until
 from harness import kill_9, serve_process, serving, wait_sync
+from sc_asterisk.config import Settings
+from sc_asterisk.keys import key_path
 from sc_asterisk.db import CallAttempt
 from sc_asterisk.dialer.campaigns import get_campaign
 from sc_asterisk.dialer.lifecycle import set_status
@@ -36,8 +39,11 @@ SCRIPT_MS = 7000
 
 @pytest.fixture(autouse=True)
 def home(tmp_path, monkeypatch):
-    """Each test has its own installation (secrets, installation key)."""
+    """Each test has its own home (secrets, journal) with the installation's key (the lab's
+    FastAGI token comes from it)."""
     path = tmp_path / "home"
+    (path / "secrets").mkdir(parents=True, mode=0o700)
+    shutil.copy2(key_path(Settings.load()), key_path(Settings.load(home=path)))
     monkeypatch.setenv("SC_ASTERISK_HOME", str(path))
     return path
 

@@ -2,6 +2,7 @@
 connection holds BEGIN EXCLUSIVE on the SQLite file) for longer than the controller's 60 s
 retry bound, the callee presses 9, the controller gets SIGTERM right after the digit. After a
 restart, the number is suppressed and never dialed again: SIPp's INVITEs are the truth."""
+import shutil
 import signal
 import sqlite3
 import threading
@@ -12,6 +13,7 @@ from sqlalchemy import update
 
 from campaigns import attempts, campaign_status, make_campaign, numbers, plan_for
 from harness import serve_process, wait_sync
+from sc_asterisk.keys import key_path, read_key
 from sc_asterisk.config import Settings
 from sc_asterisk.contacts import SuppressionStore
 from sc_asterisk.db import CallAttempt
@@ -23,8 +25,11 @@ LOCK_S = 90.0      # the issue's figure; anything past the 60 s retry bound make
 
 @pytest.fixture(autouse=True)
 def home(tmp_path, monkeypatch):
-    """Each test has its own installation (key, opt-out journal), shared by its controllers."""
+    """Each test has its own home (opt-out journal) with the installation's key (the lab's
+    FastAGI token comes from it), shared by its controllers."""
     path = tmp_path / "home"
+    (path / "secrets").mkdir(parents=True, mode=0o700)
+    shutil.copy2(key_path(Settings.load()), key_path(Settings.load(home=path)))
     monkeypatch.setenv("SC_ASTERISK_HOME", str(path))
     return path
 
@@ -89,6 +94,6 @@ def test_an_optout_survives_a_locked_database_and_a_sigterm_right_after_the_digi
     assert second_run == [other.lstrip("+")]          # the opted-out number: no INVITE
     assert (opt, "skipped", "suppressed") in attempts(db, "again")
     with db.session() as s:
-        key = Settings.load().secret("installation-key")
+        key = read_key(Settings.load())
         assert SuppressionStore(s, key).is_suppressed(opt) == "opt-out"
     assert not any(journal.iterdir())                  # stored, so no longer journaled

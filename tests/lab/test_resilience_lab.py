@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, text
 
 from campaigns import attempts, campaign_status, make_campaign, numbers, plan_for, wait_until
 from harness import kill_9, serve_process, serving, wait_sync
+from sc_asterisk.config import Settings
+from sc_asterisk.keys import read_key, record_key
 from sc_asterisk.db import Database
 from sc_asterisk.dialer.lifecycle import set_status
 from sc_asterisk.lab.sipp import Simulator
@@ -97,6 +99,7 @@ def pg_db():
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     database = Database(url.rsplit("/", 1)[0] + "/" + name)
     database.upgrade()
+    record_key(database, read_key(Settings.load()), "test")   # as the db fixture does
     yield database
     database.engine.dispose()
     with admin.connect() as conn:

@@ -9,6 +9,8 @@ import socket
 import pytest
 from sqlalchemy import func, select
 
+from sc_asterisk.db.models_privacy import Installation
+from sc_asterisk.keys import record_key
 from sc_asterisk.agi import AgiGate, AgiServer, agi_url, derive_token
 from sc_asterisk.db import AudioAsset, CallAttempt
 from sc_asterisk.db.models_privacy import SuppressionEntry
@@ -86,6 +88,9 @@ def test_a_forged_peer_is_closed_before_any_handler_runs(source, path, refused):
 
 
 def _controller_db(db):
+    with db.session() as s:
+        s.query(Installation).delete()     # this test's installation key is KEY
+    record_key(db, KEY, "test")
     with db.session() as s:
         for name in ("m", "n"):
             s.add(AudioAsset(name=name, sha256=hashlib.sha256(name.encode()).hexdigest(),

@@ -8,6 +8,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from sc_asterisk.config import Settings
+from sc_asterisk.keys import key_init
 from sc_asterisk.cli import main
 from sc_asterisk.cli.common import cli
 from sc_asterisk.contacts import ImportOptions, import_contacts, parse_where, select_audience
@@ -152,6 +154,7 @@ def test_campaign_queue_applies_the_profiles_limit_and_reports_it(tmp_path, caps
         s.add_all([_person(1, datetime(today.year, today.month, 1, tzinfo=timezone.utc)),
                    _person(2, datetime(today.year - 3, 1, 1, tzinfo=timezone.utc))])
     home = tmp_path / "home"
+    key_init(Settings.load(db_url=url, home=home), db)
     cnil = _queue(url, home, "cnil", "--where", "commune=Paris")
     assert cnil.exit_code == 0, cnil.output
     assert "1 matched, 1 attempts queued for cnil" in cnil.output

@@ -4,6 +4,8 @@ import csv
 import pytest
 from click.testing import CliRunner
 
+from sc_asterisk.config import Settings
+from sc_asterisk.keys import key_init
 from sc_asterisk.cli import main
 from sc_asterisk.cli.common import cli
 from sc_asterisk.db import Database
@@ -12,7 +14,9 @@ from sc_asterisk.db import Database
 @pytest.fixture
 def base(tmp_path):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    Database(url).upgrade()
+    db = Database(url)
+    db.upgrade()
+    key_init(Settings.load(db_url=url, home=tmp_path / "home"), db)
     return ["--db", url, "--home", str(tmp_path / "home")]
 
 

@@ -23,6 +23,7 @@ from sc_asterisk.cli import main
 from sc_asterisk.cli.common import cli
 from sc_asterisk.config import Settings
 from sc_asterisk.contacts.suppression import SuppressionStore
+from sc_asterisk.keys import key_init, read_key
 from sc_asterisk.db import CallAttempt, CallRecord, Database
 from sc_asterisk.db.models_privacy import AuditEntry
 from sc_asterisk.reports import ExportOptions, RowFilter, Tariff, compute_figures, export_cdr
@@ -44,7 +45,10 @@ def env(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'cdr.db'}"
     db = Database(url)
     home = tmp_path / "home"
-    key = Settings.load(db_url=url, home=str(home)).secret("installation-key")
+    settings = Settings.load(db_url=url, home=str(home))
+    db.upgrade()
+    key_init(settings, db)             # as `db upgrade` does on a fresh install
+    key = read_key(settings)
     fill(db, key)
     return {"db": db, "args": ["--db", url, "--home", str(home)], "key": key, "dir": tmp_path}
 
@@ -164,10 +168,11 @@ def test_pseudonyms_are_stable_keyed_and_not_the_number(env, tmp_path):
         # An erased person's attempt already holds the pseudonym: it is not hashed again.
         assert pseudonyms["erased"] == store.pseudonym("+33199000999")
     assert not any(p.startswith("+") or "1900000" in p for p in pseudonyms.values())
+    # Another home has no key of this installation: refused, never other pseudonyms.
     other_home = ["--db", env["args"][1], "--home", str(tmp_path / "other-installation")]
     elsewhere = CliRunner().invoke(cli, [*other_home, "cdr", "export", "--fields",
-                                         "attempt_id,number_pseudonym"]).stdout
-    assert dict(csv.reader(io.StringIO(elsewhere)))["syn-5"] != pseudonyms["syn-5"]
+                                         "attempt_id,number_pseudonym"])
+    assert elsewhere.exit_code != 0 and "copy its key" in elsewhere.exception.one_line()
 
 
 def test_clear_numbers_are_audited_pseudonyms_are_not(env):

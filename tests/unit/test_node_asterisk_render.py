@@ -2,12 +2,14 @@
 configuration for a dedicated one, from the renderer the lab runs."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from asterisk.config import Config  # pyst2's parser: an independent reader
 from click.testing import CliRunner
 
+from sc_asterisk.keys import key_path, read_key
 from sc_asterisk.asterisk_conf import NodeConfig, render
 from sc_asterisk.asterisk_conf.kit import render_kit
 from sc_asterisk.asterisk_conf.render import AMI_READ_CLASSES, AMI_WRITE_CLASSES
@@ -23,6 +25,9 @@ KIT = {"sc-manager.conf", "sc-globals.conf", "sc-dialplan.conf", "sc-trunks.conf
 
 @pytest.fixture
 def sc(tmp_path, db):
+    # the installation's key (the db fixture recorded the test home's), copied 0600
+    (tmp_path / "home" / "secrets").mkdir(parents=True, mode=0o700)
+    shutil.copy2(key_path(Settings.load()), key_path(Settings.load(home=tmp_path / "home")))
     def run(*args, input=None):
         with CliRunner().isolation(input=input) as (out, err, _mixed):
             try:
@@ -62,7 +67,7 @@ def test_kit_for_an_existing_asterisk(sc, tmp_path):
     assert user["deny"] == "0.0.0.0/0.0.0.0" and user["permit"] == "10.0.0.2/255.255.255.255"
     globals_ = (out / "sc-globals.conf").read_text()
     # the installation's FastAGI token (from the key under --home), never the key itself
-    key = Settings.load(home=tmp_path / "home").secret("installation-key")
+    key = read_key(Settings.load(home=tmp_path / "home"))
     assert f"SC_AGI = agi://10.0.0.2:4573/{derive_token(key)}\n" in globals_
     assert key not in globals_ and "SC_NODE = paris-1\n" in globals_
     assert "SC_SOUNDS = /var/lib/asterisk/sounds/sc\n" in globals_

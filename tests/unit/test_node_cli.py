@@ -2,6 +2,7 @@
 Asterisk (closed port, a port that is not AMI)."""
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from sc_asterisk.config import Settings
+from sc_asterisk.keys import KEY_FILE, key_path
 from sc_asterisk.cli import main
 from sc_asterisk.telecom.nodes import enabled_node_infos, get_node, node_info
 
@@ -18,6 +21,9 @@ AMI_SECRET = "ami-s3cret-7"
 class Env:
     def __init__(self, tmp_path: Path, db):
         self.tmp, self.db, self.home = tmp_path, db, tmp_path / "home"
+        # the installation's key (the db fixture recorded the test home's), copied 0600
+        (self.home / "secrets").mkdir(parents=True, mode=0o700)
+        shutil.copy2(key_path(Settings.load()), key_path(Settings.load(home=self.home)))
 
     def __call__(self, *args: str, input: str | None = None) -> tuple[int, str, str]:
         with CliRunner().isolation(input=input) as (out, err, _mixed):
@@ -37,7 +43,7 @@ class Env:
 
     def secrets(self) -> list[str]:
         d = self.home / "secrets"
-        return sorted(p.name for p in d.iterdir()) if d.exists() else []
+        return sorted(p.name for p in d.iterdir() if p.name != KEY_FILE) if d.exists() else []
 
 
 @pytest.fixture

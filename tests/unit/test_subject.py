@@ -6,11 +6,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from sc_asterisk.keys import record_key
 from sc_asterisk.cli.common import cli
 from sc_asterisk.contacts import (ERASED, ImportOptions, SuppressionStore, erase_subject,
                                   export_subject, import_contacts)
 from sc_asterisk.db import CallAttempt, CallRecord, Campaign, Contact, Database, SegmentListen
-from sc_asterisk.db.models_privacy import AuditEntry, ContactSource
+from sc_asterisk.db.models_privacy import AuditEntry, ContactSource, SuppressionEntry
 
 KEY = "test-installation-key"
 NUMBER = "+33612345678"
@@ -21,6 +22,7 @@ PERSONAL = ["612345678", "Dupont", "Élodie", "75011", "1981", "boulangère", "s
 def db(tmp_path):
     database = Database(f"sqlite:///{tmp_path / 'subject.db'}")
     database.upgrade()
+    record_key(database, KEY, "test")
     return database
 
 
@@ -99,9 +101,11 @@ def test_erase_then_export_shows_nothing_personal(db, called, contact_file):
             assert word not in text
 
         attempts = {a.id: a for a in s.scalars(select(CallAttempt))}
+        token = report.pseudonym
+        assert token.startswith("erased:") and token != pseudonym
         for attempt in attempts.values():
-            assert (attempt.number, attempt.contact_id) == (pseudonym, None)
-            # The dialer's last check before originate sees the pseudonym as erased.
+            assert (attempt.number, attempt.contact_id) == (token, None)
+            # The dialer's last check before originate sees the token as erased.
             assert store.is_suppressed(attempt.number) == ERASED
         assert attempts[called["queued"]].state == "cancelled"
         assert attempts[called["done"]].state == "done"
@@ -112,7 +116,7 @@ def test_erase_then_export_shows_nothing_personal(db, called, contact_file):
         assert s.scalars(select(ContactSource.contact_id)).all() == [martin]
 
         audit = s.scalars(select(AuditEntry).where(AuditEntry.action == "erase")).one()
-        assert (audit.actor, audit.subject) == ("dpo", pseudonym)
+        assert (audit.actor, audit.subject) == ("dpo", token)
         assert "612345678" not in json.dumps(audit.details)
 
     summary = import_contacts(db, contact_file, KEY, ImportOptions(list_name="nord",
@@ -153,3 +157,47 @@ def test_cli_export_and_erase(db, called, tmp_path):
     assert json.loads(exported)["contact"] is None
     for word in PERSONAL:
         assert word not in exported
+
+
+def _rows_holding(db, value: str) -> list[str]:
+    """Every row of every table whose text holds *value*: where a pseudonym could hide."""
+    from sc_asterisk.db import Base
+    found = []
+    with db.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            for row in conn.execute(table.select()):
+                if value in repr(tuple(row)):
+                    found.append(f"{table.name}: {tuple(row)!r:.120}")
+    return found
+
+
+def test_after_erasure_no_row_holds_the_numbers_hmac_and_reimport_is_refused(db, called,
+                                                                           contact_file):
+    """Finding 11 of issue 13: HMAC(key, E.164) is reversible by enumerating the numbering
+    plan while the key sits on the host. After erasure no row holds it: attempts carry a
+    random token, the tombstone a slow hash, earlier audit entries are rekeyed."""
+    with db.session() as s:
+        export_subject(s, KEY, NUMBER, actor="dpo")          # an audit entry keyed by HMAC
+        SuppressionStore(s, KEY).add(NUMBER, "objection", "cli:dpo")
+        pseudonym = SuppressionStore(s, KEY).pseudonym(NUMBER)
+    assert _rows_holding(db, pseudonym)                      # before: there it is
+    with db.session() as s:
+        report = erase_subject(s, KEY, NUMBER, actor="dpo")
+    assert _rows_holding(db, pseudonym) == []
+    with db.session() as s:
+        store = SuppressionStore(s, KEY)
+        [tombstone] = s.scalars(select(SuppressionEntry)).all()
+        assert (tombstone.number_hash, tombstone.reason) == (store.tombstone_hash(NUMBER),
+                                                             ERASED)
+        assert store.is_suppressed(NUMBER) == ERASED
+        assert {a.number for a in s.scalars(select(CallAttempt))} == {report.pseudonym}
+        assert {e.subject for e in s.scalars(select(AuditEntry))} == {report.pseudonym}
+        # asking about the erased person again must not bring the HMAC back
+        export_subject(s, KEY, NUMBER, actor="dpo")
+        SuppressionStore(s, KEY).add(NUMBER, "objection", "cli:dpo")
+    assert _rows_holding(db, pseudonym) == []
+    summary = import_contacts(db, contact_file, KEY, ImportOptions(list_name="nord",
+                                                                   legal_basis="consent"))
+    assert summary.rejected[ERASED] == 1
+    with db.session() as s:
+        assert NUMBER not in s.scalars(select(Contact.e164)).all()

@@ -6,10 +6,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from sc_asterisk.keys import key_init, load_key
 from sc_asterisk.cli import main
 from sc_asterisk.cli.common import cli
 from sc_asterisk.config import Settings
 from sc_asterisk.contacts import ERASED, NumberRejected, SuppressionStore, dial_check
+from sc_asterisk.contacts.tombstones import erased_token
 from sc_asterisk.db import Database
 from sc_asterisk.db.models_privacy import SuppressionEntry
 from sc_asterisk.errors import ConfigError
@@ -61,9 +63,15 @@ def test_pseudonymised_attempt_numbers_are_recognised_and_garbage_is_never_calla
     with db.session() as s:
         store = SuppressionStore(s, KEY)
         store.tombstone("+33612345678", "erase:test")
-        assert store.is_suppressed(store.pseudonym("+33612345678")) == ERASED
+        assert store.is_suppressed("+33612345678") == ERASED
+        assert store.is_suppressed(erased_token()) == ERASED          # an erased attempt
+        # erased before tokens: the attempt holds the pseudonym, its tombstone is HMAC-keyed
+        s.add(SuppressionEntry(number_hash=store.pseudonym("+33698765432"), reason=ERASED,
+                               source="old"))
+        assert store.is_suppressed(store.pseudonym("+33698765432")) == ERASED
         assert store.is_suppressed("not a number") == "invalid-number"
-        assert store.is_suppressed("0" * 64) is None  # a pseudonym nobody suppressed
+        # a pseudonym nobody suppressed is no number either: never callable
+        assert store.is_suppressed("0" * 64) == "invalid-number"
 
 
 def test_dial_check_names_why_an_attempt_must_not_be_dialled(db):
@@ -77,7 +85,7 @@ def test_dial_check_names_why_an_attempt_must_not_be_dialled(db):
         store.tombstone("+33623456789", "erase:test")
         assert check(s, Attempt("+33612345678")) == "suppressed"
         assert check(s, Attempt("+33623456789")) == ERASED
-        assert check(s, Attempt(store.pseudonym("+33623456789"))) == ERASED
+        assert check(s, Attempt(erased_token())) == ERASED
         assert check(s, Attempt("garbage")) == "invalid-number"
         assert check(s, Attempt("+33634567890")) is None
 
@@ -149,11 +157,14 @@ def test_add_typed_normalises_and_says_what_was_there(db):
 
 
 def test_installation_key_file_is_private(tmp_path):
-    settings = Settings.load(db_url="sqlite://", home=tmp_path)
-    key = settings.secret("installation-key")
+    db = Database(f"sqlite:///{tmp_path / 'k.db'}")
+    db.upgrade()
+    settings = Settings.load(db_url=db.url, home=tmp_path)
+    key_init(settings, db)
     path = tmp_path / "secrets" / "installation-key"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert settings.secret("installation-key") == key
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert load_key(settings, db) == path.read_text().strip()
 
 
 def test_cli_add_import_and_check_exit_status(tmp_path, capsys):
