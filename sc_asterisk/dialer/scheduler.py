@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..agi import agi_url
 from ..aio import within
@@ -93,7 +94,7 @@ class Scheduler:
                 if not nodes:
                     waits.append(poll_s)
                     continue
-                result = await self.worker.transaction(self._claim, cid, nodes)
+                result = await self._try_claim(cid, nodes, poll_s)
                 if isinstance(result, Claim):
                     self._next_token[cid] = result.next_token_at
                     self._track(self._call(result))
@@ -143,6 +144,18 @@ class Scheduler:
             for asset in assets:
                 publish(asset, link.info.sounds_dir)
         self._published.add(campaign_id)
+
+    async def _try_claim(self, campaign_id: int, nodes: list[NodeSlot], poll_s: float
+                         ) -> ClaimResult:
+        """A claim; one lost to another controller (a row it inserted or locked first) or to a
+        database away longer than the worker waits is tried again later, never the end of
+        the dialing loop."""
+        try:
+            return await self.worker.transaction(self._claim, campaign_id, nodes)
+        except (IntegrityError, OperationalError) as exc:
+            log.warning("claim for campaign %s not made (%s); trying again", campaign_id,
+                        type(exc.orig).__name__)
+            return Wait(poll_s)
 
     def _claim(self, s, campaign_id: int, nodes: list[NodeSlot]) -> ClaimResult:
         result = claim_next(s, campaign_id, nodes, self.controller_id, self.dial_check)
