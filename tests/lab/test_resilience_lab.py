@@ -1,5 +1,6 @@
 """Crashes and restarts through the real lab: kill -9 of the controller, Asterisk restarted,
-two controllers on one PostgreSQL campaign. Nobody may be dialed twice (SIPp counts)."""
+two controllers on one PostgreSQL campaign, one of them frozen (its heartbeat stalled) while its
+calls ring. Nobody may be dialed twice (SIPp counts)."""
 import asyncio
 import os
 import signal
@@ -123,3 +124,71 @@ def test_two_controllers_on_postgresql_never_dial_twice(lab, pg_db, prompts, tmp
     assert len(invited) == 80 and max(invited.values()) == 1
     assert len(by_controller) == 2              # both controllers really dialed
     assert Counter(r[2] for r in attempts(pg_db, "twins")) == {"answered": 80}
+
+
+def _lease_of(db, pid: int) -> str | None:
+    with db.session() as s:
+        return s.execute(text("SELECT id FROM controller_lease WHERE pid = :pid"),
+                         {"pid": pid}).scalar()
+
+
+def _in_flight_of(db, controller: str) -> int:
+    with db.session() as s:
+        return s.execute(text(
+            "SELECT count(*) FROM call_attempt WHERE controller = :c "
+            "AND state IN ('originating', 'ringing', 'answered')"), {"c": controller}).scalar()
+
+
+def _stale_for_ms(db, controller: str) -> int:
+    """How old *controller*'s heartbeat is, on the database's clock."""
+    with db.session() as s:
+        return s.execute(text(
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) - heartbeat_ms "
+            "FROM controller_lease WHERE id = :c"), {"c": controller}).scalar()
+
+
+@pytest.mark.postgres
+def test_two_controllers_with_a_stalled_heartbeat_dial_nobody_twice(lab, pg_db, prompts, tmp_path):
+    """Controller A dials; it is frozen (SIGSTOP: no heartbeat, no events, no writes) while its
+    calls ring, for longer than the stale time; controller B adopts its live calls and closes
+    the others as unknown; A wakes up (SIGCONT) and finds its calls are no longer its own. The
+    production retry policy. SIPp's log is the truth: no number gets two INVITEs, and the
+    campaign completes with both controllers alive. Every step waits on a condition."""
+    nums = numbers(33, 40)
+    make_campaign(pg_db, prompts, "stall", nums, max_channels=8, cps=8, ring_timeout_s=15,
+                  retry_policy=None)
+    set_status(pg_db, "stall", "running")
+    log = open(tmp_path / "serve.log", "wb")
+    url = pg_db.engine.url.render_as_string(hide_password=False)
+    # Rings for 3 s: A always has calls ringing when it is frozen.
+    with Simulator(plan_for(nums, ring_ms=3000, hold_ms=500), lab.ports.callees, tmp_path) as sim:
+        a = serve_process(url, lab, log, agi_port=lab.ports.agi)
+        a_id = wait_sync(lambda: _lease_of(pg_db, a.pid), 30)
+        wait_sync(lambda: len(sim.invites()) >= 4 and _in_flight_of(pg_db, a_id) >= 2, 30)
+        a.send_signal(signal.SIGSTOP)
+        b = None
+        try:
+            frozen_with = _in_flight_of(pg_db, a_id)
+            b = serve_process(url, lab, log, agi_port=lab.ports.agi + 1)
+            # B takes over once A's heartbeat is stale (3 s, the database's clock): nothing
+            # in flight is A's any more.
+            wait_sync(lambda: _stale_for_ms(pg_db, a_id) > 3000
+                      and _in_flight_of(pg_db, a_id) == 0, 60)
+            stalled_ms = _stale_for_ms(pg_db, a_id)
+        finally:
+            a.send_signal(signal.SIGCONT)
+        wait_sync(lambda: campaign_status(pg_db, "stall") == "completed", 120)
+        for p in (a, b):
+            p.send_signal(signal.SIGTERM)
+        assert [p.wait(timeout=60) for p in (a, b)] == [0, 0]
+        invited = Counter(n for _ms, n in sim.invites())
+    rows = attempts(pg_db, "stall")
+    said = (tmp_path / "serve.log").read_text(errors="replace")
+    assert frozen_with >= 2 and stalled_ms > 3000
+    assert "re-adopted from a dead controller" in said             # B took A's live calls
+    assert "is no longer held by this controller" in said          # A's late ends refused
+    assert max(invited.values()) == 1, invited.most_common(3)       # nobody dialed twice
+    assert len(rows) == 40 and len({r[0] for r in rows}) == 40     # one attempt each, no retry
+    assert {r[1] for r in rows} <= {"finished", "unknown"}
+    assert Counter(r[1] for r in rows)["unknown"] <= frozen_with   # only A's frozen calls
+    assert len(invited) >= 40 - frozen_with                        # the rest were dialed
