@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from ..contacts.numbers import plan_regions
 from ..db import CallAttempt, CallRecord, Campaign, Contact
 from ..db.models_telecom import Trunk
-from ..db.dialer_queries import (dials_since, due_attempts, inflight_by, inflight_per_node,
-                                 lock_buckets, next_due_ms, number_in_flight, open_attempts,
+from ..db.dialer_queries import (dials_since, due_attempts, heartbeat, inflight_by,
+                                 inflight_per_node, lock_buckets, next_due_ms, number_in_flight, open_attempts,
                                  script_ms)
 from .pacing import Bucket
 from .retries import DAY_MS, RetryPolicy
@@ -159,6 +159,10 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
             row.tokens, row.stamp = bucket.tokens, bucket.stamp
         next_token_at = now + max(bucket.wait(rate, now) for bucket, rate in taken)
         s.add(CallRecord(attempt_id=attempt.id, originate_ms=now_ms, caller_id=campaign.caller_id))
+        # The claim commits with a fresh heartbeat: no other controller ever sees this call
+        # held by a controller that looks dead (one just woken from a freeze, its heartbeat
+        # thread not yet scheduled), so none closes it before its Originate leaves.
+        heartbeat(s, controller)
         return Claim(attempt.id, attempt.number, node, campaign.trunk, campaign.caller_id,
                      campaign.ring_timeout_s, script_ms(s, campaign_id), prefix,
                      campaign.amd_policy, campaign_id, next_token_at)

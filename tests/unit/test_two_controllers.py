@@ -387,3 +387,21 @@ def test_a_claim_lost_to_another_controller_is_tried_again_not_the_end_of_the_lo
     assert claims == [cid, cid]
     with db.session() as s:
         assert s.get(Campaign, cid).status == "completed"
+
+
+def test_a_call_claimed_by_a_controller_back_from_a_freeze_is_not_taken_for_an_orphan(any_db):
+    """A was frozen past the stale time and B adopted its calls; A wakes up and claims before
+    its heartbeat thread runs. On main B's next round saw that fresh claim held by a 'dead'
+    controller, its channel not up yet, and closed it ``unknown`` as A dialed it."""
+    with any_db.session() as s:
+        cid = _campaign(s, n=1).id
+        _lease(s, "A", db_now_ms(s) - 3 * STALE_MS)
+        _lease(s, "B", db_now_ms(s))
+    with any_db.session(writer=True) as s:
+        claim = claim_next(s, cid, [NodeSlot(NODE, 10)], "A")
+    assert isinstance(claim, Claim)
+    with any_db.session() as s:
+        assert take_orphans(s, "B", STALE_MS, {NODE: {}}) == []
+    with any_db.session() as s:
+        attempt = s.get(CallAttempt, claim.attempt_id)
+        assert (attempt.state, attempt.controller) == (AttemptState.ORIGINATING, "A")
