@@ -401,7 +401,7 @@ def test_a_call_claimed_by_a_controller_back_from_a_freeze_is_not_taken_for_an_o
         claim = claim_next(s, cid, [NodeSlot(NODE, 10)], "A")
     assert isinstance(claim, Claim)
     with any_db.session() as s:
-        assert take_orphans(s, "B", STALE_MS, {NODE: {}}) == []
+        assert take_orphans(s, "B", STALE_MS, {NODE: {}}, db_now_ms(s)) == []
     with any_db.session() as s:
         attempt = s.get(CallAttempt, claim.attempt_id)
         assert (attempt.state, attempt.controller) == (AttemptState.ORIGINATING, "A")
