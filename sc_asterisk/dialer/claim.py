@@ -15,8 +15,8 @@ from ..contacts.numbers import plan_regions
 from ..db import CallAttempt, CallRecord, Campaign, Contact
 from ..db.models_telecom import Trunk
 from ..db.dialer_queries import (dials_since, due_attempts, heartbeat, inflight_by,
-                                 inflight_per_node, lock_buckets, next_due_ms, number_in_flight, open_attempts,
-                                 script_ms)
+                                 inflight_per_node, lock_buckets, next_due_ms,
+                                 number_in_flight, open_attempts, script_ms)
 from .pacing import Bucket
 from .retries import DAY_MS, RetryPolicy
 from .states import AttemptState, CampaignStatus, transition
