@@ -59,7 +59,8 @@ def lock_buckets(s: Session, scopes: list[str], now: float) -> dict[str, PaceBuc
         s.execute(insert(PaceBucket).values([{"scope": scope, "tokens": 1.0, "stamp": now}
                                              for scope in missing])
                   .on_conflict_do_nothing(index_elements=["scope"]))
-        rows = {row.scope: row for row in s.scalars(query.execution_options(populate_existing=True))}
+        fresh = query.execution_options(populate_existing=True)
+        rows = {row.scope: row for row in s.scalars(fresh)}
     return rows
 
 

@@ -134,7 +134,8 @@ def test_a_controller_late_by_its_own_clock_but_not_the_database_s_is_not_adopte
         heartbeat(s, "A")
     monkeypatch.setattr(time, "time", real)
     with any_db.session() as s:
-        assert take_orphans(s, "B", STALE_MS, {NODE: {}}, db_now_ms(s)) == []      # its channel unlisted
+        # its channel is not listed: on main, closed as unknown
+        assert take_orphans(s, "B", STALE_MS, {NODE: {}}, db_now_ms(s)) == []
     with any_db.session() as s:
         attempt = s.get(CallAttempt, attempt_id)
         assert (attempt.state, attempt.controller) == (AttemptState.RINGING, "A")
