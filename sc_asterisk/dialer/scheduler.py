@@ -209,16 +209,21 @@ class Scheduler:
         return OriginateResult.NOT_SENT
 
     async def _settle_adopted(self, flight: Flight, poll_s: float = 2.0) -> None:
-        # Its Hangup event may have come before we adopted it: look at the node as well.
+        # Its answer or Hangup may have come between the channel list read for the adoption
+        # and our following it (events then went to no one): the node is asked again at once,
+        # then at every poll.
         link = self.links[flight.claim.node]
         while not flight.hung_up.is_set():
+            live = await live_channels(link.ami) if link.ami.connected else None
+            if live is not None and flight.attempt_id not in live:
+                self.tracker.gone(flight)           # gone, its end unseen
+                break
+            if live is not None and live[flight.attempt_id] == "Up":
+                self.tracker.seen_up(flight.attempt_id)
             try:
                 await within(flight.hung_up.wait(), poll_s)
             except asyncio.TimeoutError:
-                live = await live_channels(link.ami) if link.ami.connected else None
-                if live is not None and flight.attempt_id not in live:
-                    self.tracker.gone(flight)       # gone, its end unseen
-                    break
+                pass
         try:
             await asyncio.shield(self._finish(flight, OriginateResult.SENT))
         finally:

@@ -406,3 +406,31 @@ def test_a_call_claimed_by_a_controller_back_from_a_freeze_is_not_taken_for_an_o
     with any_db.session() as s:
         attempt = s.get(CallAttempt, claim.attempt_id)
         assert (attempt.state, attempt.controller) == (AttemptState.ORIGINATING, "A")
+
+
+def test_an_adopted_call_answered_before_its_new_controller_followed_it_is_not_retried(any_db):
+    """B adopted A's call while it rang; it was answered before B followed it (the answer
+    event went to no one, A recorded the answer); it ended with normal clearing. On main B
+    classified it ``failed``, and the default policy dials the person again 5 minutes after
+    they heard the whole message."""
+    with any_db.session() as s:
+        campaign = _campaign(s)
+        _lease(s, "A", db_now_ms(s) - 3 * STALE_MS)
+        _lease(s, "B", db_now_ms(s))
+        attempt_id = _ringing(s, campaign, "A")
+    with any_db.session() as s:
+        assert take_orphans(s, "B", STALE_MS, {NODE: {attempt_id: "Ringing"}}, db_now_ms(s))
+    with any_db.session() as s:                         # A's answer, written as it woke up
+        s.get(CallRecord, attempt_id).answer_ms = db_now_ms(s)
+    flight = Flight(Claim(attempt_id, "", NODE, "", None, 0, 0))     # as B adopted it
+    flight.cause, flight.end_ms, flight.end_seen = 16, db_now_ms_of(any_db), True
+    with any_db.session(writer=True) as s:
+        assert finish_attempt(s, flight, OriginateResult.SENT, "B") == "answered"
+    assert _count(any_db) == 1                                        # no retry
+    with any_db.session() as s:
+        assert s.get(CallRecord, attempt_id).answer_ms is not None
+
+
+def db_now_ms_of(db) -> int:
+    with db.session() as s:
+        return db_now_ms(s)
