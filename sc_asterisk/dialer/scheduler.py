@@ -215,6 +215,8 @@ class Scheduler:
         link = self.links[flight.claim.node]
         while not flight.hung_up.is_set():
             live = await live_channels(link.ami) if link.ami.connected else None
+            if flight.hung_up.is_set():
+                break                               # its Hangup came meanwhile: seen
             if live is not None and flight.attempt_id not in live:
                 self.tracker.gone(flight)           # gone, its end unseen
                 break
