@@ -28,7 +28,9 @@ from .errors import ConfigError
 from .keys import load_key, verify_key
 from .contacts.suppression import dial_check
 from .db import Database
-from .db.dialer_queries import heartbeat, record_answer
+from .db.dialer_queries import record_answer
+from .db.lease import Heartbeat
+from .db.session import db_clock_ms
 from .db.models import Campaign, ControllerLease
 from .db.worker import DbWorker
 from .dialer.calls import CallTracker, now_ms
@@ -65,6 +67,9 @@ class Controller:
         self.agi_token = derive_token(self.key)
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.stale_after_ms = int(stale_after_s * 1000)
+        # Beat several times per staleness period, so a live controller never looks dead; on
+        # a thread and connection of its own, not behind the database worker's queue.
+        self.heartbeat = Heartbeat(db, self.id, min(2.0, max(0.25, stale_after_s / 4)))
         self.metrics = Metrics()
         self.worker = DbWorker(db)
         self.store = CallStore(self.worker, publish=self._publish_everywhere)
@@ -97,6 +102,7 @@ class Controller:
     async def start(self) -> None:
         await self.worker.transaction(verify_key, self.key)   # a foreign key: dial nobody
         await self.worker.transaction(self._register)
+        self.heartbeat.start()
         await self.optouts.replay()       # before anyone is dialed
         await self.worker.transaction(self._publish_callback_prompts)
         # Sessions only from the nodes' addresses (as their AMI host resolves here).
@@ -118,6 +124,7 @@ class Controller:
                 log.error("node %s unreachable at start: %s", link.info.name, exc)
                 if len(self.links) == 1:
                     await self.agi.stop(grace=0)
+                    await asyncio.to_thread(self.heartbeat.stop)
                     raise
         self._tasks.append(asyncio.create_task(self._housekeeping()))
 
@@ -135,6 +142,7 @@ class Controller:
             link.ami.close()
         await self.agi.stop()
         await self.optouts.close()        # what is not stored yet stays journaled
+        await asyncio.to_thread(self.heartbeat.stop)
         await self.worker.transaction(self._unregister)
         await self.worker.close()
 
@@ -196,7 +204,7 @@ class Controller:
     # -- lease, reconciliation, resync ----------------------------------------------------------
     def _register(self, s) -> None:
         s.add(ControllerLease(id=self.id, host=socket.gethostname(), pid=os.getpid(),
-                              started_ms=now_ms(), heartbeat_ms=now_ms()))
+                              started_ms=now_ms(), heartbeat_ms=db_clock_ms()))
 
     def _publish_callback_prompts(self, s) -> None:
         """People may call a campaign's number back at any time: its prompts must be on every
@@ -216,11 +224,9 @@ class Controller:
             s.delete(lease)
 
     async def _housekeeping(self) -> None:
-        # Beat several times per staleness period, so a live controller never looks dead.
-        every_s = min(2.0, max(0.25, self.stale_after_ms / 4000))
+        every_s = self.heartbeat.every_s
         while True:
             try:
-                await self.worker.transaction(heartbeat, self.id, now_ms())
                 await self.reconcile()
                 for name, link in self.links.items():
                     self.metrics.ami_up.labels(name).set(1 if link.ami.connected else 0)
@@ -232,9 +238,8 @@ class Controller:
         """Adopt or close attempts left in flight by controllers whose heartbeat stopped."""
         channels = {name: (await live_channels(link.ami)) if link.ami.connected else None
                     for name, link in self.links.items()}
-        now = now_ms()
-        adopted = await self.worker.transaction(take_orphans, self.id,
-                                                now - self.stale_after_ms, channels, now)
+        adopted = await self.worker.transaction(take_orphans, self.id, self.stale_after_ms,
+                                                channels, now_ms())
         for attempt_id, node, answer_ms in adopted:
             self.scheduler.adopt(attempt_id, node, answer_ms)
         # Then what no one else settles: this controller's calls it no longer follows,

@@ -136,7 +136,9 @@ class CallAttempt(Base):
 
 class PaceBucket(Base):
     """Token-bucket state of one pacing scope ("campaign:7", "trunk:ovh"), shared by every
-    controller through the database so that several controllers pace together."""
+    controller through the database so that several controllers pace together. A claim also
+    locks the rows of its trunk and nodes ("node:n1") before counting their channel caps: rows
+    of scopes without a rate are only these locks."""
 
     __tablename__ = "pace_bucket"
     scope: Mapped[str] = mapped_column(String(100), primary_key=True)

@@ -8,10 +8,12 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import BigInteger, create_engine, event, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 
 from ..errors import ConfigError
 from ..paths import MIGRATIONS_DIR
@@ -37,12 +39,21 @@ class Database:
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         self.engine: Engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer_sessions = sessionmaker(self.engine.execution_options(**{WRITER: True}),
+                                             expire_on_commit=False)
 
-    def session(self):
-        """A transaction: committed on success, rolled back on any error."""
-        return transaction(self._sessions())
+    def session(self, writer: bool = False):
+        """A transaction: committed on success, rolled back on any error.
+
+        *writer*: on SQLite, the transaction takes the write lock at its start (``BEGIN
+        IMMEDIATE``), so what it reads no other writer changes before it commits: the
+        controller's claims and state changes. Elsewhere it changes nothing (PostgreSQL
+        transactions lock the rows they need, ``FOR UPDATE``).
+        """
+        return transaction((self._writer_sessions if writer else self._sessions)())
 
     def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to *revision* with Alembic (idempotent)."""
@@ -86,12 +97,52 @@ class Database:
         return self.engine.url.render_as_string(hide_password=True)
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+# The execution option that makes a SQLite transaction BEGIN IMMEDIATE (Database.session).
+WRITER = "sc_writer"
+
+
+def _sqlite_connect(dbapi_conn, _record) -> None:
+    # pysqlite's own BEGIN is deferred and sent just before the first write: the reads before
+    # it (a claim's) see a state another writer may change. SQLAlchemy sends BEGIN instead.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITER)
+                         else "BEGIN")
+
+
+class db_clock_ms(FunctionElement):
+    """The database server's clock, epoch milliseconds, as an SQL expression: every controller
+    judges heartbeats on this one clock, never on its own host's.
+
+    Example: ``update(ControllerLease).values(heartbeat_ms=db_clock_ms())``
+    """
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(db_clock_ms, "sqlite")
+def _sqlite_clock(_element, _compiler, **_kw) -> str:
+    return "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+
+
+@compiles(db_clock_ms, "postgresql")
+def _postgresql_clock(_element, _compiler, **_kw) -> str:
+    return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+
+
+def db_now_ms(s: Session) -> int:
+    """The database's clock now, epoch ms.
+
+    Example: ``stale_before = db_now_ms(s) - 10_000``
+    """
+    return int(s.scalar(select(db_clock_ms())))
 
 
 @contextmanager

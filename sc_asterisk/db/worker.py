@@ -81,7 +81,9 @@ class DbWorker:
         self._urgent.shutdown(wait=False, cancel_futures=True)
 
     def _in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
-        with self.db.session() as s:
+        # A writer's transaction: on SQLite it holds the write lock from its first read, so
+        # two controllers on one file never act on the same row read twice (finding 7).
+        with self.db.session(writer=True) as s:
             return fn(s, *args)
 
     def _settled(self, task: asyncio.Task) -> None:

@@ -77,6 +77,13 @@ class CallTracker:
         if flight is not None:
             self._answered(flight, None)
 
+    def seen_up(self, attempt_id: str) -> None:
+        """The node lists the call's channel Up: it was answered (an adopted call answered
+        before this controller followed it, its event gone to no one)."""
+        flight = self.flights.get(attempt_id)
+        if flight is not None:
+            self._answered(flight, None)
+
     def agi_finished(self, attempt_id: str) -> None:
         flight = self.flights.get(attempt_id)
         if flight is not None:

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..contacts.numbers import plan_regions
-from ..db import CallAttempt, CallRecord, Campaign
+from ..db import CallAttempt, CallRecord, Campaign, Contact
 from ..db.models_telecom import Trunk
-from ..db.dialer_queries import (dials_since, due_attempts, inflight_by, inflight_per_node,
-                                 next_due_ms, open_attempts, pace_bucket, script_ms)
+from ..db.dialer_queries import (dials_since, due_attempts, heartbeat, inflight_by,
+                                 inflight_per_node, lock_buckets, next_due_ms,
+                                 number_in_flight, open_attempts, script_ms)
 from .pacing import Bucket
 from .retries import DAY_MS, RetryPolicy
 from .states import AttemptState, CampaignStatus, transition
@@ -23,6 +24,9 @@ from .windows import FRANCE_DEFAULT, Never, Window, opening, parse_window
 
 # Returns a reason not to dial this attempt (e.g. "suppressed"), or None.
 DialCheck = Callable[[Session, CallAttempt], str | None]
+
+# An attempt whose number is in flight in another attempt (any campaign) waits this long.
+BUSY_NUMBER_WAIT_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -97,20 +101,26 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
     campaign = s.get(Campaign, campaign_id, with_for_update=True)
     if campaign.status != CampaignStatus.RUNNING:
         return Stopped()
+    trunk_max, trunk_cps, prefix = trunk_settings(s, campaign.trunk)
+    carriers = [n for n in nodes if n.carries(campaign.trunk)]
+    # Locks first, in one order (campaign row, then the buckets by scope: campaign, nodes,
+    # trunk), then the counts they guard: two controllers never both take the last channel.
+    paced = f"campaign:{campaign_id}"
+    trunk_scope = f"trunk:{campaign.trunk}"
+    locks = lock_buckets(s, [paced, trunk_scope] + [f"node:{n.name}" for n in carriers], now)
     if inflight_by(s, CallAttempt.campaign_id, campaign_id) >= campaign.max_channels:
         return Wait(None)
-    trunk_max, trunk_cps, prefix = trunk_settings(s, campaign.trunk)
     if trunk_max is not None and inflight_by(s, CallAttempt.trunk, campaign.trunk) >= trunk_max:
         return Wait(None)
     load = inflight_per_node(s)
-    free = sorted(((n.max_channels - load.get(n.name, 0), n.name) for n in nodes
-                   if n.carries(campaign.trunk)), reverse=True)
+    free = sorted(((n.max_channels - load.get(n.name, 0), n.name) for n in carriers),
+                  reverse=True)
     if not free or free[0][0] <= 0:
         return Wait(None)
     node = free[0][1]
-    rows = [(pace_bucket(s, f"campaign:{campaign_id}", now), campaign.cps)]
+    rows = [(locks[paced], campaign.cps)]
     if trunk_cps:
-        rows.append((pace_bucket(s, f"trunk:{campaign.trunk}", now), trunk_cps))
+        rows.append((locks[trunk_scope], trunk_cps))
     buckets = [(Bucket(row.tokens, row.stamp), rate) for row, rate in rows]
     wait = max(bucket.wait(rate, now) for bucket, rate in buckets)
     if wait > 0:
@@ -130,6 +140,9 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
         if isinstance(wait, int):
             attempt.not_before_ms = wait
             continue
+        if _ringing_elsewhere(s, attempt, now_ms):
+            attempt.not_before_ms = now_ms + BUSY_NUMBER_WAIT_MS
+            continue
         reason = wait.reason if wait else (dial_check(s, attempt) if dial_check else None)
         if reason is None and dials_since(s, attempt.number, now_ms - policy.cap_window_days * DAY_MS) \
                 >= policy.cap_attempts:
@@ -146,10 +159,23 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
             row.tokens, row.stamp = bucket.tokens, bucket.stamp
         next_token_at = now + max(bucket.wait(rate, now) for bucket, rate in taken)
         s.add(CallRecord(attempt_id=attempt.id, originate_ms=now_ms, caller_id=campaign.caller_id))
+        # The claim commits with a fresh heartbeat: no other controller ever sees this call
+        # held by a controller that looks dead (one just woken from a freeze, its heartbeat
+        # thread not yet scheduled), so none closes it before its Originate leaves.
+        heartbeat(s, controller)
         return Claim(attempt.id, attempt.number, node, campaign.trunk, campaign.caller_id,
                      campaign.ring_timeout_s, script_ms(s, campaign_id), prefix,
                      campaign.amd_policy, campaign_id, next_token_at)
     return Wait(0.0)
+
+
+def _ringing_elsewhere(s: Session, attempt: CallAttempt, now_ms: int) -> bool:
+    """Whether the callee may be on the line already from another attempt (another campaign's,
+    another controller's): never ring one person twice at once. Their contact row is locked
+    first, so two controllers claiming the same person in two campaigns take turns."""
+    if attempt.contact_id is not None:
+        s.execute(select(Contact.id).where(Contact.id == attempt.contact_id).with_for_update())
+    return number_in_flight(s, attempt.number, attempt.id, now_ms)
 
 
 def window_wait(attempt: CallAttempt, when: datetime, windows: tuple[Window, ...]

@@ -48,19 +48,23 @@ def finish_attempt(s: Session, flight: Flight, sent: OriginateResult, controller
     if sent is OriginateResult.NOT_SENT:
         s.delete(record)
         return sent
+    # Answered if anyone saw it: a call adopted from a frozen controller may have been
+    # answered before its new controller followed it (the old one recorded that answer).
+    answered = flight.answered or (record is not None and record.answer_ms is not None)
     if sent is OriginateResult.SENT:
-        outcome = outcome_for(flight.answered, flight.cause, flight.reason)
+        outcome = outcome_for(answered, flight.cause, flight.reason)
         if record.amd_result == "MACHINE" and _amd_hangs_up(s, attempt):
             outcome = MACHINE      # hung up on a machine: counts for the retry rules
     else:
         outcome = str(to)          # failed / unknown: the outcome says the same as the state
     record.outcome = outcome
-    record.answer_ms = flight.answer_ms
+    if flight.answer_ms is not None:
+        record.answer_ms = flight.answer_ms
     record.end_ms = flight.end_ms or now_ms()
     record.hangup_cause, record.hangup_cause_txt = flight.cause, flight.cause_txt
-    if flight.lost and flight.answered and record.hung_up_by is None:
+    if flight.lost and answered and record.hung_up_by is None:
         record.hung_up_by = "network"
-    if not flight.answered:
+    if not answered:
         record.hung_up_by = None
     schedule_retry(s, attempt, outcome)
     return outcome

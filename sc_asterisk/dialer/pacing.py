@@ -1,7 +1,7 @@
 """Smooth pacing: the token bucket arithmetic, pure (the time is given, never read).
 
-The live buckets are rows shared by every controller (``db.dialer_queries.pace_bucket`` fetches
-one row-locked); this module only says what a bucket holds at a given time.
+The live buckets are rows shared by every controller (``db.dialer_queries.lock_buckets`` fetches
+them row-locked); this module only says what a bucket holds at a given time.
 """
 from __future__ import annotations
 

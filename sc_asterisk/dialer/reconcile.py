@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ..ami import AmiClient
 from ..db import CallAttempt, CallRecord
-from ..db.dialer_queries import orphaned_inflight
+from ..db.dialer_queries import orphaned_inflight, take_over
 from ..errors import AmiError
 from .calls import CallTracker
 from .states import INFLIGHT_STATES, AttemptState, transition
@@ -46,20 +46,24 @@ async def live_channels(ami: AmiClient) -> dict[str, str] | None:
         return None
 
 
-def take_orphans(s, controller_id: str, stale_before_ms: int,
+def take_orphans(s, controller_id: str, stale_after_ms: int,
                  channels: dict[str, dict[str, str] | None],
                  now_ms: int) -> list[tuple[str, str, int | None]]:
-    """Adopt or close every orphaned in-flight attempt. Returns (attempt id, node, answer ms or
-    None) for the adopted ones, whose calls are still up on their node. One the node no longer
-    lists becomes ``unknown``; its channel slot is freed at once when its Originate is older
-    than CHANNEL_APPEARS_MS (else :func:`sweep` frees it later)."""
+    """Adopt or close every orphaned in-flight attempt: those of controllers whose heartbeat
+    is older than *stale_after_ms* by the database's clock. Adoption is a conditional UPDATE
+    (``take_over``): of several controllers only one wins. Returns (attempt id, node, answer ms
+    or None) for the adopted ones, whose calls are still up on their node. One the node no
+    longer lists becomes ``unknown`` (conditional on the controller seen); its channel slot is
+    freed at once when its Originate is older than CHANNEL_APPEARS_MS (else :func:`sweep`
+    frees it later)."""
     adopted = []
-    for attempt in orphaned_inflight(s, controller_id, stale_before_ms):
+    for attempt in orphaned_inflight(s, controller_id, stale_after_ms):
         live = channels.get(attempt.node or "")
         if live is None:
             continue            # the node cannot tell us now: try again later
         if attempt.id in live:
-            attempt.controller = controller_id
+            if not take_over(s, attempt.id, controller_id, stale_after_ms):
+                continue        # another controller won it, or its own came back
             record = s.get(CallRecord, attempt.id)
             answer_ms = record.answer_ms if record is not None else None
             if answer_ms is None and live[attempt.id] == "Up":
@@ -164,7 +168,8 @@ def sweep(s, controller_id: str, channels: dict[str, dict[str, str] | None],
 
 
 def _settle_unknown(s, attempt: CallAttempt, record: CallRecord | None) -> bool:
-    if not transition(s, attempt.id, AttemptState.UNKNOWN):
+    # Only if its controller is still the one seen: another may have adopted it meanwhile.
+    if not transition(s, attempt.id, AttemptState.UNKNOWN, controller=attempt.controller):
         return False
     if record is not None and record.outcome is None:
         record.outcome = AttemptState.UNKNOWN.value

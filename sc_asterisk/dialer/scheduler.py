@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..agi import agi_url
 from ..aio import within
@@ -93,7 +94,7 @@ class Scheduler:
                 if not nodes:
                     waits.append(poll_s)
                     continue
-                result = await self.worker.transaction(self._claim, cid, nodes)
+                result = await self._try_claim(cid, nodes, poll_s)
                 if isinstance(result, Claim):
                     self._next_token[cid] = result.next_token_at
                     self._track(self._call(result))
@@ -143,6 +144,18 @@ class Scheduler:
             for asset in assets:
                 publish(asset, link.info.sounds_dir)
         self._published.add(campaign_id)
+
+    async def _try_claim(self, campaign_id: int, nodes: list[NodeSlot], poll_s: float
+                         ) -> ClaimResult:
+        """A claim; one lost to another controller (a row it inserted or locked first) or to a
+        database away longer than the worker waits is tried again later, never the end of
+        the dialing loop."""
+        try:
+            return await self.worker.transaction(self._claim, campaign_id, nodes)
+        except (IntegrityError, OperationalError) as exc:
+            log.warning("claim for campaign %s not made (%s); trying again", campaign_id,
+                        type(exc.orig).__name__)
+            return Wait(poll_s)
 
     def _claim(self, s, campaign_id: int, nodes: list[NodeSlot]) -> ClaimResult:
         result = claim_next(s, campaign_id, nodes, self.controller_id, self.dial_check)
@@ -196,16 +209,23 @@ class Scheduler:
         return OriginateResult.NOT_SENT
 
     async def _settle_adopted(self, flight: Flight, poll_s: float = 2.0) -> None:
-        # Its Hangup event may have come before we adopted it: look at the node as well.
+        # Its answer or Hangup may have come between the channel list read for the adoption
+        # and our following it (events then went to no one): the node is asked again at once,
+        # then at every poll.
         link = self.links[flight.claim.node]
         while not flight.hung_up.is_set():
+            live = await live_channels(link.ami) if link.ami.connected else None
+            if flight.hung_up.is_set():
+                break                               # its Hangup came meanwhile: seen
+            if live is not None and flight.attempt_id not in live:
+                self.tracker.gone(flight)           # gone, its end unseen
+                break
+            if live is not None and live[flight.attempt_id] == "Up":
+                self.tracker.seen_up(flight.attempt_id)
             try:
                 await within(flight.hung_up.wait(), poll_s)
             except asyncio.TimeoutError:
-                live = await live_channels(link.ami) if link.ami.connected else None
-                if live is not None and flight.attempt_id not in live:
-                    self.tracker.gone(flight)       # gone, its end unseen
-                    break
+                pass
         try:
             await asyncio.shield(self._finish(flight, OriginateResult.SENT))
         finally:

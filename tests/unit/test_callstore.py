@@ -56,7 +56,8 @@ def test_a_prompt_replaced_during_serve_is_played_by_the_next_call(db, tmp_path)
         import_audio(s, tmp_path / "m.wav", "m")
         import_audio(s, tmp_path / "n.wav", "n")
         c = create_campaign(s, "c", message="m", notice="n", windows="always",
-                            retry_policy=NO_RETRY, status="running", compliance_profile="basic")
+                            retry_policy=NO_RETRY, status="running", compliance_profile="basic",
+                            cps=100)      # two claims in a row: pacing must not refuse the second
         contacts = [Contact(e164=f"+3319900000{i}", time_zone="Europe/Paris") for i in range(2)]
         s.add_all(contacts)
         s.flush()
