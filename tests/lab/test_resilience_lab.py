@@ -129,18 +129,6 @@ def test_two_controllers_on_postgresql_never_dial_twice(lab, pg_db, prompts, tmp
     assert Counter(r[2] for r in attempts(pg_db, "twins")) == {"answered": 80}
 
 
-@pytest.fixture
-def reaped():
-    """The serve processes a test started: those still running when it ends (it failed) are
-    killed, so they hold no port for the next test."""
-    procs: list = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGCONT)
-            kill_9(proc)
-
-
 def _lease_of(db, pid: int) -> str | None:
     with db.session() as s:
         return s.execute(text("SELECT id FROM controller_lease WHERE pid = :pid"),
@@ -163,8 +151,7 @@ def _stale_for_ms(db, controller: str) -> int:
 
 
 @pytest.mark.postgres
-def test_two_controllers_with_a_stalled_heartbeat_dial_nobody_twice(lab, pg_db, prompts, tmp_path,
-                                                                    reaped):
+def test_two_controllers_with_a_stalled_heartbeat_dial_nobody_twice(lab, pg_db, prompts, tmp_path):
     """Controller A dials; it is frozen (SIGSTOP: no heartbeat, no events, no writes) while its
     calls ring, for longer than the stale time; controller B adopts its live calls and closes
     the others as unknown; A wakes up (SIGCONT) and finds its calls are no longer its own. The
@@ -179,7 +166,6 @@ def test_two_controllers_with_a_stalled_heartbeat_dial_nobody_twice(lab, pg_db, 
     # Rings for 3 s: A always has calls ringing when it is frozen.
     with Simulator(plan_for(nums, ring_ms=3000, hold_ms=500), lab.ports.callees, tmp_path) as sim:
         a = serve_process(url, lab, log, agi_port=lab.ports.agi)
-        reaped.append(a)
         a_id = wait_sync(lambda: _lease_of(pg_db, a.pid), 30)
         wait_sync(lambda: len(sim.invites()) >= 4 and _in_flight_of(pg_db, a_id) >= 2, 30)
         a.send_signal(signal.SIGSTOP)
@@ -187,7 +173,6 @@ def test_two_controllers_with_a_stalled_heartbeat_dial_nobody_twice(lab, pg_db, 
         try:
             frozen_with = _in_flight_of(pg_db, a_id)
             b = serve_process(url, lab, log, agi_port=lab.ports.agi + 1)
-            reaped.append(b)
             # B takes over once A's heartbeat is stale (3 s, the database's clock): nothing
             # in flight is A's any more.
             wait_sync(lambda: _stale_for_ms(pg_db, a_id) > 3000
@@ -238,7 +223,7 @@ def _waiting_on_a_lock_ms(db) -> int:
 
 @pytest.mark.postgres
 def test_a_controller_whose_database_worker_is_stalled_keeps_its_calls(
-        lab, pg_db, prompts, tmp_path, reaped):
+        lab, pg_db, prompts, tmp_path):
     """Controller A's database worker waits 7 s on a row lock (one of its calls' rows, held by
     the test), more than twice the stale time; B dials beside it. On main A's heartbeat waited
     in that worker's queue: B took A for dead and adopted or closed its live calls. Now A's
@@ -252,11 +237,9 @@ def test_a_controller_whose_database_worker_is_stalled_keeps_its_calls(
     url = pg_db.engine.url.render_as_string(hide_password=False)
     with Simulator(plan_for(nums, ring_ms=3000, hold_ms=500), lab.ports.callees, tmp_path) as sim:
         a = serve_process(url, lab, log, agi_port=lab.ports.agi)
-        reaped.append(a)
         a_id = wait_sync(lambda: _lease_of(pg_db, a.pid), 30)
         wait_sync(lambda: _in_flight_of(pg_db, a_id) >= 2, 30)
         b = serve_process(url, lab, log, agi_port=lab.ports.agi + 1)
-        reaped.append(b)
         wait_sync(lambda: _lease_of(pg_db, b.pid), 30)
         with pg_db.engine.connect() as holder:
             # One of A's calls: its end (or answer) cannot be written until the lock goes, and
