@@ -11,7 +11,9 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator, Awaitable, Callable
 
 from campaigns import campaign_status, wait_until
+from sc_asterisk.config import Settings
 from sc_asterisk.dialer.lifecycle import set_status
+from sc_asterisk.keys import read_key
 from sc_asterisk.service import Controller
 
 
@@ -116,6 +118,14 @@ def reap_started() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def lab_key() -> str:
+    """The test home's installation key: the one the ``db`` fixture recorded in the database.
+
+    Example: ``run_to_end(db, lab.node_info(), "c", key=lab_key())``
+    """
+    return read_key(Settings.load())
 
 
 def kill_9(proc: subprocess.Popen) -> None:

@@ -7,7 +7,7 @@ from collections import Counter
 from sqlalchemy import select
 
 from campaigns import attempts, make_campaign, numbers, plan_for, wait_until
-from harness import run_to_end, serving
+from harness import lab_key, run_to_end, serving
 from sc_asterisk.contacts import SuppressionStore, erase_subject
 from sc_asterisk.db import CallAttempt, Contact
 from sc_asterisk.db.models_privacy import SuppressionEntry
@@ -16,7 +16,10 @@ from sc_asterisk.dialer.retries import RetryPolicy, RetryRule
 from sc_asterisk.lab.sipp import CalleePlan, Simulator
 from sc_asterisk.service import Controller
 
-KEY = "lab-test-installation-key"
+
+def lab_key() -> str:
+    """The test home's installation key: the one the db fixture recorded."""
+    return read_key(Settings.load())
 MSG_MS, NOTICE_MS = 4000, 3000
 
 
@@ -40,7 +43,7 @@ def test_optout_digit_suppresses_before_the_call_ends_and_is_never_dialed_again(
     plan.add(stray, "dtmf", ring_ms=100, hold_ms=9000, dtmf="5", dtmf_at_ms=1500)
     plan.add(plain, "answer", ring_ms=100, hold_ms=9000)
     with Simulator(plan, lab.ports.callees, tmp_path / "a") as sim:
-        run_to_end(db, lab.node_info(), "optout", key=KEY)
+        run_to_end(db, lab.node_info(), "optout", key=lab_key())
         truth = {t.number: t for t in sim.truth()}
     segs = segments(db, "optout")
     o_segs, o_record = segs[opt.lstrip("+")]
@@ -51,7 +54,7 @@ def test_optout_digit_suppresses_before_the_call_ends_and_is_never_dialed_again(
     assert t.ended_by == "caller"                            # we hung up, after the confirmation
     with db.session() as s:
         entry = s.scalar(select(SuppressionEntry).where(
-            SuppressionEntry.number_hash == SuppressionStore(s, KEY).pseudonym(opt)))
+            SuppressionEntry.number_hash == SuppressionStore(s, lab_key()).pseudonym(opt)))
         assert entry is not None and entry.reason == "opt-out"
         # stored before the call ended: before the BYE reached the callee
         assert entry.created_at.timestamp() * 1000 < t.end_ms
@@ -63,7 +66,7 @@ def test_optout_digit_suppresses_before_the_call_ends_and_is_never_dialed_again(
                   ring_timeout_s=5)
     with Simulator(plan_for([opt, stray, plain], hold_ms=500), lab.ports.callees,
                    tmp_path / "b") as sim:
-        run_to_end(db, lab.node_info(), "again", key=KEY)
+        run_to_end(db, lab.node_info(), "again", key=lab_key())
         invited = {n for _ms, n in sim.invites()}
     assert invited == {stray.lstrip("+"), plain.lstrip("+")}
     assert ("+" + opt.lstrip("+"), "skipped", "suppressed") in attempts(db, "again")
@@ -76,15 +79,15 @@ def test_suppressed_and_erased_numbers_get_no_invite_even_on_retries(lab, db, pr
     make_campaign(db, prompts, "privacy", nums, max_channels=4, cps=10, ring_timeout_s=5,
                   retry_policy=retry)
     with db.session() as s:
-        SuppressionStore(s, KEY).add(suppressed, "objection", "test")
-        erase_subject(s, KEY, erased)
+        SuppressionStore(s, lab_key()).add(suppressed, "objection", "test")
+        erase_subject(s, lab_key(), erased)
     plan = plan_for(callable_, hold_ms=300)
     plan.add(suppressed, "answer", hold_ms=300)
     plan.add(erased, "answer", hold_ms=300)
     plan.add(busy_then_suppressed, "busy", ring_ms=100)
 
     async def go(sim):
-        async with serving(db, lab.node_info(), "privacy", key=KEY) as run:
+        async with serving(db, lab.node_info(), "privacy", key=lab_key()) as run:
             # after its first busy, the person objects: the retry must not ring them
             await wait_until(lambda: busy_then_suppressed.lstrip("+") in
                              {n for _ms, n in sim.invites()}, 10)
@@ -106,7 +109,7 @@ def test_suppressed_and_erased_numbers_get_no_invite_even_on_retries(lab, db, pr
 
 def _suppress(db, number):
     with db.session() as s:
-        SuppressionStore(s, KEY).add(number, "objection", "test")
+        SuppressionStore(s, lab_key()).add(number, "objection", "test")
 
 
 def test_garbage_fastagi_peers_do_not_disturb_live_measurements(lab, db, prompts, tmp_path):
@@ -119,7 +122,7 @@ def test_garbage_fastagi_peers_do_not_disturb_live_measurements(lab, db, prompts
     agi_port = lab.node_info().agi_port
 
     async def go(sim):
-        async with serving(db, lab.node_info(), "garbage", key=KEY) as run:
+        async with serving(db, lab.node_info(), "garbage", key=lab_key()) as run:
             await wait_until(lambda: len(sim.invites()) >= 3, 10)
             peers = []
             for payload in (b"GET / HTTP/1.0\r\n\r\n", b"agi_network: yes\nagi_req", b"",
@@ -185,7 +188,7 @@ def test_answering_machine_detection_outcomes(lab, db, prompts, tmp_path):
     plan.add(machine, "machine", ring_ms=100, hold_ms=12000)
     plan.add(human, "human", ring_ms=100, hold_ms=12000)
     with Simulator(plan, lab.ports.callees, tmp_path) as sim:
-        run_to_end(db, lab.node_info(), "amd", key=KEY)
+        run_to_end(db, lab.node_info(), "amd", key=lab_key())
         truth = {t.number: t for t in sim.truth()}
     segs = segments(db, "amd")
     m_segs, m_record = segs[machine.lstrip("+")]

@@ -8,13 +8,11 @@ from collections import Counter
 from sqlalchemy import select
 
 from campaigns import make_campaign, numbers, plan_for, wait_until
-from harness import run_to_end, serving
+from harness import lab_key, run_to_end, serving
 from sc_asterisk.db import CallAttempt, Contact
 from sc_asterisk.dialer.campaigns import get_campaign, queue_contacts
 from sc_asterisk.errors import AmiError
 from sc_asterisk.lab.sipp import CalleePlan, Simulator
-
-KEY = "lab-test-installation-key"
 
 
 def rows(db, name) -> list[tuple]:
@@ -85,7 +83,7 @@ def test_an_ami_cut_while_calls_ring_leaves_them_unknown_and_never_redialed(
     async def go(sim):
         proxy = AmiCut(node.ami_port)
         via_proxy = dataclasses.replace(node, ami_port=await proxy.start())
-        async with serving(db, via_proxy, "amicut-ring", key=KEY) as run:
+        async with serving(db, via_proxy, "amicut-ring", key=lab_key()) as run:
             ami = run.controller.links[node.name].ami
             listing = ami.live_channels
 
@@ -147,7 +145,7 @@ def test_every_amd_argument_reaches_amd(lab, db, prompts, tmp_path):
     plan = CalleePlan()
     plan.add(human[0], "human", ring_ms=100, hold_ms=12000)
     with Simulator(plan, lab.ports.callees, tmp_path) as sim:
-        run_to_end(db, lab.node_info(), "amd-args", key=KEY)
+        run_to_end(db, lab.node_info(), "amd-args", key=lab_key())
         assert len(sim.invites()) == 1
     (_n, _no, _state, outcome, _gone, record), = rows(db, "amd-args")
     assert (record.amd_result, record.amd_cause) == ("MACHINE", "LONGGREETING-300-300")
@@ -160,7 +158,7 @@ def test_the_callees_bye_is_recorded_with_cause_16(lab, db, prompts, tmp_path):
     nums = numbers(73, 2)
     make_campaign(db, prompts, "bye", nums, max_channels=2, cps=5, ring_timeout_s=5)
     with Simulator(plan_for(nums, ring_ms=100, hold_ms=2000), lab.ports.callees, tmp_path) as sim:
-        run_to_end(db, lab.node_info(), "bye", key=KEY)
+        run_to_end(db, lab.node_info(), "bye", key=lab_key())
         truth = sim.truth()
     assert {t.ended_by for t in truth} == {"callee"}
     for _n, _no, state, outcome, _gone, record in rows(db, "bye"):
