@@ -102,9 +102,7 @@ WRITER = "sc_writer"
 
 
 def _sqlite_connect(dbapi_conn, _record) -> None:
-    # pysqlite's own BEGIN is deferred and sent just before the first write: the reads before
-    # it (a claim's) see a state another writer may change. SQLAlchemy sends BEGIN instead.
-    dbapi_conn.isolation_level = None
+    dbapi_conn.isolation_level = None        # the PRAGMAs run outside any transaction
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=10000")
@@ -113,8 +111,18 @@ def _sqlite_connect(dbapi_conn, _record) -> None:
 
 
 def _sqlite_begin(conn) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITER)
-                         else "BEGIN")
+    # A writer (the controller's claims and state changes) takes the write lock at once: what
+    # it reads, no other writer changes before it commits. Any other transaction keeps
+    # pysqlite's own BEGIN, sent just before its first write: its reads before that hold no
+    # snapshot, so its write waits for the lock (busy_timeout) instead of failing at once with
+    # "database is locked" because another writer committed since it read (a WAL snapshot
+    # cannot be upgraded), which is what a deferred BEGIN at the start would do.
+    raw = conn.connection.dbapi_connection
+    if conn.get_execution_options().get(WRITER):
+        raw.isolation_level = None
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        raw.isolation_level = ""
 
 
 class db_clock_ms(FunctionElement):

@@ -17,9 +17,6 @@ from sc_asterisk.lab.sipp import CalleePlan, Simulator
 from sc_asterisk.service import Controller
 
 
-def lab_key() -> str:
-    """The test home's installation key: the one the db fixture recorded."""
-    return read_key(Settings.load())
 MSG_MS, NOTICE_MS = 4000, 3000
 
 

@@ -12,6 +12,7 @@ import time
 import pytest
 from sqlalchemy import func, select, text, update
 
+from sc_asterisk.config import Settings
 from sc_asterisk.db import AudioAsset, CallAttempt, CallRecord, Campaign, Contact, Database
 from sc_asterisk.db.dialer_queries import heartbeat, take_over
 from sc_asterisk.db.models import ControllerLease
@@ -24,6 +25,7 @@ from sc_asterisk.dialer.claim import Claim, Done, NodeSlot, Wait, claim_next
 from sc_asterisk.dialer.finish import finish_attempt
 from sc_asterisk.dialer.reconcile import take_orphans
 from sc_asterisk.dialer.states import AttemptState, OriginateResult
+from sc_asterisk.keys import read_key
 from sc_asterisk.nodes import NodeInfo
 from sc_asterisk.service import Controller
 
@@ -200,7 +202,7 @@ def test_the_heartbeat_beats_while_the_database_worker_is_held(db, tmp_path):
             return s.scalar(select(ControllerLease.heartbeat_ms))
 
     async def main():
-        controller = Controller(db, node, key="k" * 32, agi_port=_free_port(),
+        controller = Controller(db, node, key=read_key(Settings.load()), agi_port=_free_port(),
                                 stale_after_s=1.0, journal_dir=tmp_path / "journal")
         controller.links[NODE].ami = QuietAmi()
         await controller.start()
