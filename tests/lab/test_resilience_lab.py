@@ -111,11 +111,14 @@ def pg_db():
 def test_two_controllers_on_postgresql_never_dial_twice(lab, pg_db, prompts, tmp_path):
     nums = numbers(32, 80)
     make_campaign(pg_db, prompts, "twins", nums, max_channels=30, cps=25, ring_timeout_s=5)
-    set_status(pg_db, "twins", "running")
     log = open(tmp_path / "serve.log", "wb")
     url = pg_db.engine.url.render_as_string(hide_password=False)
     with Simulator(plan_for(nums, ring_ms=50, hold_ms=600), lab.ports.callees, tmp_path) as sim:
         procs = [serve_process(url, lab, log, agi_port=lab.ports.agi + i) for i in (0, 1)]
+        # The campaign starts once both controllers are up (80 calls at 25 CPS take 3 s: a
+        # controller that starts later than that has nothing left to dial).
+        wait_sync(lambda: _leases(pg_db) == 2, 30)
+        set_status(pg_db, "twins", "running")
         wait_sync(lambda: campaign_status(pg_db, "twins") == "completed", 90)
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -127,6 +130,11 @@ def test_two_controllers_on_postgresql_never_dial_twice(lab, pg_db, prompts, tmp
     assert len(invited) == 80 and max(invited.values()) == 1
     assert len(by_controller) == 2              # both controllers really dialed
     assert Counter(r[2] for r in attempts(pg_db, "twins")) == {"answered": 80}
+
+
+def _leases(db) -> int:
+    with db.session() as s:
+        return s.execute(text("SELECT count(*) FROM controller_lease")).scalar()
 
 
 def _lease_of(db, pid: int) -> str | None:
