@@ -1,8 +1,11 @@
 """Lab tier: a real Asterisk (the cached Debian sid root) and SIPp callees on loopback."""
+import shutil
 import subprocess
 
 import pytest
 from harness import reap_started
+from sc_asterisk.config import Settings
+from sc_asterisk.keys import key_path
 
 
 def pytest_collection_modifyitems(items):
@@ -27,3 +30,15 @@ def prompts(tmp_path):
 def _no_controller_outlives_its_test():
     yield
     reap_started()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A home of the test's own (secrets, opt-out journal) holding the installation's key (the
+    lab's FastAGI token comes from it), shared by the controllers the test starts. A module
+    uses it for every test with ``pytestmark = pytest.mark.usefixtures("home")``."""
+    path = tmp_path / "home"
+    (path / "secrets").mkdir(parents=True, mode=0o700)
+    shutil.copy2(key_path(Settings.load()), key_path(Settings.load(home=path)))
+    monkeypatch.setenv("SC_ASTERISK_HOME", str(path))
+    return path

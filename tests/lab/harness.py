@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Awaitable, Callable
 
@@ -137,3 +139,25 @@ def kill_9(proc: subprocess.Popen) -> None:
 def wait_sync(predicate, timeout: float):
     """:func:`campaigns.wait_until` outside an event loop."""
     return asyncio.run(wait_until(predicate, timeout))
+
+
+def lock_sqlite(path: str, seconds: float) -> tuple[threading.Thread, threading.Event]:
+    """Hold an exclusive lock on the SQLite file *path* for *seconds*, from a thread: every
+    writer waits (readers still read: WAL). Returns the thread and an event set once the lock
+    is held.
+
+    Example: ``holder, locked = lock_sqlite(path, 4.0); locked.wait(); ...; holder.join()``
+    """
+    locked = threading.Event()
+
+    def hold():
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        threading.Event().wait(seconds)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    return holder, locked

@@ -9,14 +9,11 @@ tests/lab/test_resilience_lab.py::test_asterisk_restart_mid_campaign.
 import asyncio
 import os
 import random
-import shutil
 import signal
 import socket
-import sqlite3
 import struct
 import subprocess
 import sys
-import threading
 from collections import Counter
 
 import pytest
@@ -24,28 +21,17 @@ from sqlalchemy import event, select
 
 from bench.synthetic import create_campaign, insert_calls, synthetic_calls
 from campaigns import attempts, campaign_status, make_campaign, numbers, wait_until
-from harness import kill_9, serve_process, serving, wait_sync
-from sc_asterisk.config import Settings
-from sc_asterisk.keys import key_path
+from harness import kill_9, lock_sqlite, serve_process, serving, wait_sync
 from sc_asterisk.db import CallAttempt
 from sc_asterisk.dialer.campaigns import get_campaign
 from sc_asterisk.dialer.lifecycle import set_status
 from sc_asterisk.lab.sipp import CalleePlan, Simulator
 
+pytestmark = pytest.mark.usefixtures("home")   # each test: its own home, the key
+
 FINAL = {"finished", "unknown", "failed"}
 # The test prompts (tests/lab/conftest.py): message 4000 ms then notice 3000 ms.
 SCRIPT_MS = 7000
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    """Each test has its own home (secrets, journal) with the installation's key (the lab's
-    FastAGI token comes from it)."""
-    path = tmp_path / "home"
-    (path / "secrets").mkdir(parents=True, mode=0o700)
-    shutil.copy2(key_path(Settings.load()), key_path(Settings.load(home=path)))
-    monkeypatch.setenv("SC_ASTERISK_HOME", str(path))
-    return path
 
 
 def mixed_plan(nums, short_ms=1500, long_ms=8000) -> CalleePlan:
@@ -212,24 +198,6 @@ def test_fastagi_connection_reset_mid_call(lab, db, prompts, tmp_path):
 
 
 # -- the database locked ------------------------------------------------------------------------
-def lock_sqlite(path: str, seconds: float) -> tuple[threading.Thread, threading.Event]:
-    """Hold an exclusive lock on the SQLite file *path* for *seconds*, from a thread; returns
-    the thread and an event set once the lock is held."""
-    locked = threading.Event()
-
-    def hold():
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-        conn.execute("BEGIN EXCLUSIVE")       # every writer now waits (readers still read: WAL)
-        locked.set()
-        threading.Event().wait(seconds)
-        conn.execute("ROLLBACK")
-        conn.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    return holder, locked
-
-
 def test_database_locked_for_seconds_mid_campaign(lab, db, prompts, tmp_path):
     nums = numbers(62, 16)
     make_campaign(db, prompts, "dblock", nums, max_channels=8, cps=10, ring_timeout_s=5)

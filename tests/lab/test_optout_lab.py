@@ -2,52 +2,24 @@
 connection holds BEGIN EXCLUSIVE on the SQLite file) for longer than the controller's 60 s
 retry bound, the callee presses 9, the controller gets SIGTERM right after the digit. After a
 restart, the number is suppressed and never dialed again: SIPp's INVITEs are the truth."""
-import shutil
 import signal
-import sqlite3
-import threading
 import time
 
 import pytest
 from sqlalchemy import update
 
 from campaigns import attempts, campaign_status, make_campaign, numbers, plan_for
-from harness import serve_process, wait_sync
-from sc_asterisk.keys import key_path, read_key
+from harness import lock_sqlite, serve_process, wait_sync
 from sc_asterisk.config import Settings
 from sc_asterisk.contacts import SuppressionStore
 from sc_asterisk.db import CallAttempt
 from sc_asterisk.dialer.lifecycle import set_status
+from sc_asterisk.keys import read_key
 from sc_asterisk.lab.sipp import CalleePlan, Simulator
 
+pytestmark = pytest.mark.usefixtures("home")   # each test: its own home, the key
+
 LOCK_S = 90.0      # the issue's figure; anything past the 60 s retry bound makes the point
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    """Each test has its own home (opt-out journal) with the installation's key (the lab's
-    FastAGI token comes from it), shared by its controllers."""
-    path = tmp_path / "home"
-    (path / "secrets").mkdir(parents=True, mode=0o700)
-    shutil.copy2(key_path(Settings.load()), key_path(Settings.load(home=path)))
-    monkeypatch.setenv("SC_ASTERISK_HOME", str(path))
-    return path
-
-
-def lock_sqlite(path: str, seconds: float) -> tuple[threading.Thread, threading.Event]:
-    locked = threading.Event()
-
-    def hold():
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-        conn.execute("BEGIN EXCLUSIVE")       # every writer waits; the busy timeout expires
-        locked.set()
-        threading.Event().wait(seconds)
-        conn.execute("ROLLBACK")
-        conn.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    return holder, locked
 
 
 def test_an_optout_survives_a_locked_database_and_a_sigterm_right_after_the_digit(
