@@ -6,6 +6,7 @@ does not start with the project's marker line was written by someone else and is
 """
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,11 @@ from .link import ami_link, cli
 from .nodes import carried_trunks, node_info
 from .pjsip_status import parse_registrations
 from .trunks import trunk_conf
+
+
+# After a PJSIP reload Asterisk makes the outbound registrations in the background: a missing
+# one is looked for again for this long before it is reported as not loaded.
+REGISTRATIONS_SETTLE_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -112,10 +118,11 @@ async def endpoint_loaded(ami: AmiClient, endpoint: str) -> bool:
     return "Unable to find object" not in text and f"Endpoint:  {endpoint}" in text
 
 
-async def loaded_problems(ami: AmiClient, plan: ApplyPlan) -> list[str]:
+async def loaded_problems(ami: AmiClient, plan: ApplyPlan,
+                          settle_s: float = REGISTRATIONS_SETTLE_S) -> list[str]:
     """What Asterisk did not load of the plan (it logs why, and keeps going without it)."""
     problems = []
-    registrations = parse_registrations(await cli(ami, "pjsip show registrations"))
+    registrations = await _registrations(ami, plan, settle_s)
     for name in plan.trunks:
         endpoint = endpoint_name(name)
         if not await endpoint_loaded(ami, endpoint):
@@ -124,6 +131,18 @@ async def loaded_problems(ami: AmiClient, plan: ApplyPlan) -> list[str]:
             problems.append(f"trunk {name}: registration not loaded (a tcp/tls trunk needs a "
                             "transport of that protocol in pjsip.conf)")
     return problems
+
+
+async def _registrations(ami: AmiClient, plan: ApplyPlan, settle_s: float) -> dict:
+    """The node's outbound registrations, asked again (every 0.1 s, up to *settle_s*) while
+    one of the plan's is missing: Asterisk creates them after the reload has answered."""
+    wanted = {f"{endpoint_name(name)}-reg" for name in plan.registering}
+    deadline = asyncio.get_running_loop().time() + settle_s
+    while True:
+        registrations = parse_registrations(await cli(ami, "pjsip show registrations"))
+        if wanted <= set(registrations) or asyncio.get_running_loop().time() >= deadline:
+            return registrations
+        await asyncio.sleep(0.1)
 
 
 async def apply_plan(plan: ApplyPlan, timeout: float = 5.0) -> tuple[str, list[str]]:
