@@ -29,3 +29,16 @@ AMD_ARGS = (SC_AMD_ARG1, SC_AMD_ARG2, SC_AMD_ARG3, SC_AMD_ARG4, SC_AMD_ARG5, SC_
 
 AMDSTATUS = "AMDSTATUS"          # MACHINE, HUMAN, NOTSURE or HANGUP
 AMDCAUSE = "AMDCAUSE"            # why, e.g. LONGGREETING-2100-1500
+
+# Calls that outlive their controller (dialplan/sc-dialplan.conf, [sc-resume]).
+SC_AGI_ALL = "SC_AGI_ALL"        # node-wide: every controller's FastAGI address, '&'-separated
+SC_RESUME_MS = "SC_RESUME_MS"    # node-wide: how long the dialplan looks for a controller
+SC_SEG = "SC_SEG"                # "index|start ms|path|later paths ('&')": set by [sc-segment]
+SC_LOST_MS = "SC_LOST_MS"        # when (Asterisk's clock, epoch ms) the call flow was lost
+SC_ALONE_MS = "SC_ALONE_MS"      # when the dialplan began playing the rest itself
+SC_ALONE_END_MS = "SC_ALONE_END_MS"  # when that playback ended
+SC_OPTOUT_DIGIT = "SC_OPTOUT_DIGIT"  # the campaign's opt-out digit: stops that playback
+SC_OPTOUT_CONFIRM = "SC_OPTOUT_CONFIRM"  # the confirmation prompt played after it
+# The dialplan subroutine the call flow runs (AGI GOSUB) before each segment: it sets SC_SEG
+# with Asterisk's clock and logs it as a CEL user event.
+SEGMENT_SUB = "sc-segment"

@@ -21,3 +21,6 @@ class NodeInfo:
     trunk_endpoint: str
     max_channels: int = 200
     trunks: tuple[str, ...] = ()   # trunks this node carries; empty: every trunk (the lab)
+    # The node's CEL log (templates/cel_custom.conf) as the controller reads it: what a
+    # restarted controller rebuilds lost records from. None: not readable from here.
+    cel_file: str | None = None

@@ -23,6 +23,7 @@ from .ami import AmiClient
 from .callflow.broadcast import BroadcastHandler, CallbackHandler
 from .callflow.optouts import OptOutJournal, OptOuts
 from .callflow.store import CallStore
+from .cel import CelLog
 from .config import Settings
 from .errors import ConfigError
 from .keys import load_key, verify_key
@@ -79,6 +80,8 @@ class Controller:
             Path(journal_dir) if journal_dir else Settings.load().home / "optout-journal"))
         self.tracker = CallTracker(on_answer=self._persist_answer)
         self.links = {}
+        # Asterisk's own log of each call, read when a dead controller's calls are settled.
+        self.cel = {node.name: CelLog(node.cel_file) for node in nodes if node.cel_file}
         for node in nodes:
             ami = AmiClient(node.ami_host, node.ami_port, node.ami_user, node.ami_secret,
                             name=node.name)
@@ -238,8 +241,18 @@ class Controller:
         """Adopt or close attempts left in flight by controllers whose heartbeat stopped."""
         channels = {name: (await live_channels(link.ami)) if link.ami.connected else None
                     for name, link in self.links.items()}
+        opted_out: list[str] = []
+
+        def logged_optout(attempt_id: str) -> None:       # on the database thread
+            self.optouts.record_logged(attempt_id)
+            opted_out.append(attempt_id)
+
         adopted = await self.worker.transaction(take_orphans, self.id, self.stale_after_ms,
-                                                channels, now_ms())
+                                                channels, now_ms(), self._cel_facts,
+                                                logged_optout)
+        # Opt-outs Asterisk logged while it played a call alone: journaled (and refused by the
+        # dialer) before their call was settled, stored now as a live one is.
+        self.optouts.store(opted_out)
         for attempt_id, node, answer_ms in adopted:
             self.scheduler.adopt(attempt_id, node, answer_ms)
         # Then what no one else settles: this controller's calls it no longer follows,
@@ -248,6 +261,11 @@ class Controller:
                                               set(self.tracker.flights), now_ms())
         for attempt_id, node, answer_ms in swept:
             self.scheduler.adopt(attempt_id, node, answer_ms)
+
+    def _cel_facts(self, node: str, attempt_id: str):
+        """What the node's CEL log says of a call (None: no log here, or no trace)."""
+        cel = self.cel.get(node)
+        return cel.facts(attempt_id) if cel is not None else None
 
     def _persist_answer(self, attempt_id: str, answer_ms: int) -> None:
         # A write that must finish (a successor controller must know the callee was rung):

@@ -128,3 +128,26 @@ def stream_file_command(path: str, escape_digits: str = "", offset: int | None =
     if offset:
         cmd += f" {int(offset)}"
     return cmd
+
+
+def gosub_command(context: str, extension: str, priority: int, args: tuple[str, ...] = ()
+                  ) -> str:
+    """Build ``GOSUB``: run a dialplan subroutine on the channel (its ``Return()`` ends it).
+    The arguments reach it as ``${ARG1}``, ``${ARG2}``...; none may hold a comma.
+
+    >>> gosub_command("sc-segment", "s", 1, ("0", "0", "/snd/msg"))
+    'GOSUB sc-segment s 1 "0,0,/snd/msg"'
+    """
+    if any("," in a for a in args):
+        raise AgiProtocolError("a Gosub argument cannot contain a comma")
+    for word in (context, extension):
+        if not word or any(c.isspace() or c in '"\\' for c in word):
+            raise AgiProtocolError(f"bad dialplan name {word[:40]!r}")
+    cmd = f"GOSUB {context} {extension} {int(priority)}"
+    return cmd + f" {quote_arg(','.join(args))}" if args else cmd
+
+
+def is_provisional(result: "AgiResult") -> bool:
+    """``100 result=0 Trying...``: Asterisk started a long command (GOSUB); its real answer
+    follows."""
+    return result.code == 100

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Awaitable, Callable
 
 from ..aio import within
 from .auth import AgiGate
 from .protocol import (HANGUP_LINE, MAX_HEADER_LINES, MAX_LINE_BYTES, AgiProtocolError, AgiResult,
-                       is_continuation, is_final, parse_header_line, parse_result,
-                       stream_file_command)
+                       gosub_command, is_continuation, is_final, is_provisional,
+                       parse_header_line, parse_result, stream_file_command)
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,19 @@ class AgiSession:
             raise AgiHangup(result.text)
         return result
 
-    async def stream_file(self, path: str, escape_digits: str = "", timeout: float | None = None
-                          ) -> AgiResult:
-        """``STREAM FILE``: the result keeps ``endpos`` even when the callee hung up mid-file."""
-        return await self.command(stream_file_command(path, escape_digits), timeout)
+    async def stream_file(self, path: str, escape_digits: str = "", timeout: float | None = None,
+                          offset: int = 0) -> AgiResult:
+        """``STREAM FILE`` from sample *offset*: the result keeps ``endpos`` (the position in
+        the file, offset included) even when the callee hung up mid-file."""
+        return await self.command(stream_file_command(path, escape_digits, offset), timeout)
+
+    async def gosub(self, context: str, extension: str, priority: int = 1,
+                    args: tuple[str, ...] = (), timeout: float | None = None) -> AgiResult:
+        """``GOSUB``: run a dialplan subroutine and wait for its ``Return()``.
+
+        Example: ``await session.gosub("sc-segment", "s", 1, ("0", "0", "/snd/msg", ""))``
+        """
+        return await self.command(gosub_command(context, extension, priority, args), timeout)
 
     async def _read_result(self) -> AgiResult:
         while True:
@@ -87,7 +97,22 @@ class AgiSession:
                     line = await self._readline()
                     usage.append(line)
                 return AgiResult(code=int(line[:3]), text=" ".join(usage))
-            return parse_result(line)
+            result = parse_result(line)
+            if is_provisional(result):
+                # "100 result=0 Trying...": the answer follows, but Asterisk's socket holds
+                # it (Nagle) until this line is acknowledged, and Linux delays that ACK by
+                # up to 40 ms: dead air between two segments. Acknowledge now.
+                self._ack_now()
+                continue
+            return result
+
+    def _ack_now(self) -> None:
+        sock = self._writer.get_extra_info("socket")
+        if sock is not None and hasattr(socket, "TCP_QUICKACK"):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            except OSError:
+                pass
 
     async def _readline(self) -> str:
         try:

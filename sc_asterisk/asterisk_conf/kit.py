@@ -1,4 +1,5 @@
-"""What an engineer adds to an *existing* Asterisk: four include files and four lines.
+"""What an engineer adds to an *existing* Asterisk: four include files and four lines, and the
+node's CEL configuration (the call facts a restarted controller settles a dead one's calls from).
 
 The pieces are rendered by the same templates as the lab's complete configuration
 (``render_parts``), so the manager user and the globals an operator includes are byte for byte
@@ -13,6 +14,7 @@ from .trunks import MARKER, TRUNKS_FILE, render_trunks
 MANAGER_FILE = "sc-manager.conf"
 GLOBALS_FILE = "sc-globals.conf"
 DIALPLAN_FILE = "sc-dialplan.conf"
+CEL_FILES = ("cel.conf", "cel_custom.conf")
 
 INSTALL = f"""\
 To connect an existing Asterisk to sc-asterisk, copy these files into its configuration
@@ -24,10 +26,20 @@ directory (usually /etc/asterisk) and add four lines:
                    at the end:                      #include {DIALPLAN_FILE}
   pjsip.conf       at the end:                      #tryinclude {TRUNKS_FILE}
 
-then run `core reload` on the Asterisk console and `sc-asterisk node check NODE` here.
+cel.conf and cel_custom.conf log each call's answer, hangup and the dialplan's events to
+/var/log/asterisk/sc-cel.json: copy them too (a node that already has a cel.conf: enable = yes and add
+ANSWER,HANGUP,USER_DEFINED to its events; cel_custom.conf: add the [.../sc-cel.json] section),
+make that file readable by the controller (same host, or a shared mount) and give its path:
+`sc-asterisk node edit NODE --cel-file PATH`. Without it, a call whose controller died and that
+ended before another controller adopted it is `unknown` (never redialed).
+
+then run `core reload` on the Asterisk console (`module reload cel`) and `sc-asterisk node
+check NODE` here.
 The modules the project needs (node check verifies them): res_pjsip, chan_pjsip,
 res_pjsip_outbound_registration, res_agi, app_amd, app_playback, pbx_config, func_logic,
-format_wav, codec_alaw, codec_ulaw.
+format_wav, codec_alaw, codec_ulaw; for calls that outlive their controller: app_stack,
+func_cut, func_strings, app_controlplayback, app_celgenuserevent, and CEL (cel.conf and
+cel_custom.conf above, res_cdrel_custom, cel_custom).
 {MANAGER_FILE} and {TRUNKS_FILE} hold secrets: keep them mode 0640, group asterisk.
 """
 
@@ -38,7 +50,7 @@ def render_kit(cfg: NodeConfig, trunks_text: str | None = None) -> dict[str, str
 
     Example: ``render_kit(cfg, render_trunks(trunks, node="paris-1"))["sc-manager.conf"]``
     """
-    render(cfg)  # every value goes through the full renderer's checks first
+    full = render(cfg)  # every value goes through the full renderer's checks first
     parts = render_parts(cfg)
     head = f"{MARKER} for node {cfg.node}"
     dialplan = (DIALPLAN_DIR / DIALPLAN_FILE).read_text()
@@ -55,4 +67,5 @@ def render_kit(cfg: NodeConfig, trunks_text: str | None = None) -> dict[str, str
                         f"; Include it at the end of extensions.conf:  #include {DIALPLAN_FILE}\n"
                         + dialplan),
         TRUNKS_FILE: trunks_text if trunks_text is not None else render_trunks([], node=cfg.node),
+        **{name: full[name] for name in CEL_FILES},
     }

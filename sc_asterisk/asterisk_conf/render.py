@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
+from ..agi.auth import agi_url
 from ..errors import ConfigError
 from ..files import atomic_write
 from ..paths import DIALPLAN_DIR
@@ -58,6 +59,11 @@ class NodeConfig:
     # The installation's FastAGI token (agi.derive_token): part of SC_AGI, without which the
     # controller refuses the session. Required: see installation_agi_token().
     agi_token: str = ""
+    # The installation's other controllers ("host:port" as the node reaches them): a call whose
+    # controller is lost mid-call is resumed by the first that answers (SC_AGI_ALL).
+    agi_fallbacks: tuple[str, ...] = ()
+    # How long the dialplan looks for a controller before it plays the rest of the script.
+    resume_ms: int = 3000
     sounds_dir: str = "/var/lib/sc-asterisk/sounds"
     rtp_start: int = 10000
     rtp_end: int = 10999
@@ -95,13 +101,30 @@ def _values(cfg: NodeConfig) -> dict[str, str]:
         raise ConfigError(f"no FastAGI token for node {cfg.node}",
                           fix="render with the installation's token (sc-asterisk asterisk "
                               "render derives it from the installation key)")
-    values = {k: str(v) for k, v in vars(cfg).items() if k != "endpoints"}
+    values = {k: str(v) for k, v in vars(cfg).items() if k not in ("endpoints", "agi_fallbacks")}
     values["cdr_events"] = "yes" if cfg.cdr_events else "no"
     values["ami_read"] = ",".join(AMI_READ_CLASSES)
     values["ami_write"] = ",".join(AMI_WRITE_CLASSES)
     for key, value in values.items():
         _check(key, value)
+    values["agi_all"] = "&".join(_agi_all(cfg))
     return values
+
+
+def _agi_all(cfg: NodeConfig) -> list[str]:
+    """Every controller's FastAGI URL, this node's own first, each with the token."""
+    urls = [agi_url(cfg.agi_host, cfg.agi_port, cfg.agi_token)]
+    for address in cfg.agi_fallbacks:
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isascii() or not port.isdigit() \
+                or not 0 < int(port) < 65536:
+            raise ConfigError(f"bad controller address {address!r}",
+                              fix="give each other controller as HOST:PORT (its FastAGI port)")
+        _check("agi_fallbacks", host)
+        url = agi_url(host, int(port), cfg.agi_token)
+        if url not in urls:
+            urls.append(url)
+    return urls
 
 
 def write(cfg: NodeConfig, out_dir: Path) -> list[Path]:

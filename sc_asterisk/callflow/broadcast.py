@@ -11,9 +11,9 @@ from dataclasses import replace
 from typing import Callable
 
 from ..agi import AgiHangup, AgiSession
-from ..chanvars import AMDCAUSE, AMDSTATUS
+from ..chanvars import AMDCAUSE, AMDSTATUS, SEGMENT_SUB
 from .optouts import OptOuts
-from .player import PlayResult, Script, play
+from .player import PlayResult, Resume, Script, play
 from .store import CallStore
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,14 @@ class BroadcastHandler:
                     await asyncio.shield(self.store.save_play(attempt_id, PlayResult()))
                     await session.command("HANGUP")
                     return
-            await play_and_record(session, self.store, self.optouts, attempt_id, script)
+            resume = resume_point(session.env.get("agi_arg_3", ""),
+                                  session.env.get("agi_arg_4", ""))
+            if resume is not None:
+                log.warning("call %s: resumed at segment %d, %d ms in (its call flow was "
+                            "lost)", attempt_id, resume.index, resume.offset_ms)
+            await play_and_record(session, self.store, self.optouts, attempt_id, script,
+                                  resume=resume or Resume(),
+                                  on_segment=mark_segment(session, script))
         finally:
             if self.on_finished is not None:
                 self.on_finished(attempt_id)
@@ -99,14 +106,54 @@ class CallbackHandler:
             await asyncio.shield(self.store.close_inbound(attempt_id))
 
 
+def resume_point(seg: str, lost_ms: str) -> Resume | None:
+    """Where a resumed session picks up, from what the dialplan passes (``SC_SEG``,
+    ``SC_LOST_MS``); None for a first session (nothing played yet) or values that make no
+    sense (the script then starts over).
+
+    >>> resume_point("1|1733520000000|/snd/notice|", "1733520001250")
+    Resume(index=1, offset_ms=1250)
+    >>> resume_point("", "") is None
+    True
+    """
+    parts = seg.split("|")
+    if len(parts) < 2 or not parts[0].isascii() or not parts[0].isdigit():
+        return None
+    try:
+        start, lost = int(parts[1]), int(lost_ms)
+    except ValueError:
+        return None
+    return Resume(int(parts[0]), max(0, lost - start))
+
+
+def mark_segment(session: AgiSession, script: Script):
+    """The hook that leaves each segment's start on the channel, one round trip: the
+    dialplan's [sc-segment] stamps it with Asterisk's own clock and logs it (CEL). The
+    campaign's opt-out digit and confirmation prompt go with it: a dialplan that plays the
+    rest alone honours the digit as the call flow would."""
+    optout = (script.optout_digit or "", script.optout_confirm or "")
+
+    async def mark(index: int, offset_ms: int, path: str, later: tuple[str, ...]) -> None:
+        answer = await session.gosub(SEGMENT_SUB, "s", 1,
+                                     (str(index), str(offset_ms), path, "&".join(later))
+                                     + optout)
+        if answer.result != 0:
+            # An older dialplan without [sc-segment]: the call plays on, but cannot outlive us.
+            log.warning("call %s: the dialplan lacks [%s] (re-render it): %s",
+                        session.uniqueid, SEGMENT_SUB, answer.text)
+    return mark
+
+
 async def play_and_record(session: AgiSession, store: CallStore, optouts: OptOuts,
-                          attempt_id: str, script: Script) -> PlayResult:
+                          attempt_id: str, script: Script, resume: Resume = Resume(),
+                          on_segment=None) -> PlayResult:
     async def opt_out() -> None:
         # durable (journaled) when this returns, stored in the suppression list right after
         await optouts.opt_out(attempt_id)
         log.info("call %s: opted out by DTMF", attempt_id)
 
-    result = await play(session, script, on_optout=opt_out)
+    result = await play(session, script, on_optout=opt_out, resume=resume,
+                        on_segment=on_segment)
     # Shielded: a shutdown must not lose what this call measured.
     await asyncio.shield(store.save_play(attempt_id, result))
     if result.hung_up_by == "system" and not session.hangup_seen:

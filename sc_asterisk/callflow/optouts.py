@@ -6,7 +6,9 @@ database does. It is then stored in the suppression list on the database worker'
 (not behind the calls' work), retried until stored, however long the database stays locked or
 away; a number suppressed meanwhile by someone else counts as stored. Only then is the journal
 entry removed. A controller that stops (or dies) first leaves the entry; the next one to start
-on this home replays it before it dials anyone. Until an opt-out is stored, the dialer's last
+on this home replays it before it dials anyone. An opt-out Asterisk logged while its dialplan
+played a call alone (no controller) enters the same journal when a controller reconciles that
+call (:meth:`OptOuts.record_logged`), and is stored the same way. Until an opt-out is stored, the dialer's last
 check refuses the number (:meth:`OptOuts.guard`).
 
 The journal holds attempt ids only, never a number: the number is read from the attempt row.
@@ -19,6 +21,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -105,6 +108,7 @@ class OptOuts:
         self._storing: dict[str, asyncio.Task] = {}
         self._journaling: set[asyncio.Task] = set()
         self._pending: frozenset[str] = frozenset()   # read by the database thread
+        self._lock = threading.Lock()       # _pending is also added to from that thread
 
     async def opt_out(self, attempt_id: str) -> None:
         """Make the opt-out durable (journal), then store it in the background. Shielded: a
@@ -130,6 +134,18 @@ class OptOuts:
         # A healthy database stores it at once: then it is in the suppression list before
         # the call ends. A slow one does not hold the call: the journal already has it.
         await asyncio.wait([storing], timeout=STORE_WAIT_S)
+
+    def record_logged(self, attempt_id: str) -> None:
+        """An opt-out found in Asterisk's log (reconciliation, on the database thread): held
+        and journaled at once, so the number is refused before the call is settled; stored by
+        by :meth:`store` (or the next start's :meth:`replay`)."""
+        self._hold(attempt_id)
+        self.journal.record(attempt_id)
+
+    def store(self, attempt_ids: list[str]) -> None:
+        """Store journaled opt-outs in the background (retried until stored)."""
+        for attempt_id in attempt_ids:
+            self._store_later(attempt_id)
 
     async def replay(self) -> int:
         """Store every journaled opt-out (left by a controller that stopped first); returns
@@ -189,7 +205,9 @@ class OptOuts:
                 pause = min(pause * 2, MAX_PAUSE_S)
         log.info("call %s: opt-out stored (%s)", attempt_id, outcome)
         await asyncio.to_thread(self.journal.done, attempt_id)
-        self._pending = self._pending - {attempt_id}
+        with self._lock:
+            self._pending = self._pending - {attempt_id}
 
     def _hold(self, attempt_id: str) -> None:
-        self._pending = self._pending | {attempt_id}
+        with self._lock:
+            self._pending = self._pending | {attempt_id}

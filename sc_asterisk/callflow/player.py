@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from ..agi import AgiHangup, AgiSession
-from ..audio import samples_to_ms
+from ..audio import ms_to_samples, samples_to_ms
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,28 @@ class PlayResult:
     opted_out: bool = False
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where a call flow lost with its controller picks up: segment *index*, *offset_ms* into
+    it (what the callee had heard of it when the session was lost)."""
+
+    index: int = 0
+    offset_ms: int = 0
+
+
 OptOutHook = Callable[[], Awaitable[None]]
+# Called before each segment plays: (segment index, offset ms it starts at, its path, the
+# paths of the segments after it). The broadcast flow leaves them on the channel, so that the
+# call can go on without this controller.
+SegmentHook = Callable[[int, int, str, tuple[str, ...]], Awaitable[None]]
 
 
 async def play(session: AgiSession, script: Script, on_optout: OptOutHook | None = None,
-               clock: Callable[[], float] = time.monotonic) -> PlayResult:
-    """Play every segment in order; stop at hangup, opt-out digit or a playback error.
+               clock: Callable[[], float] = time.monotonic, resume: Resume = Resume(),
+               on_segment: SegmentHook | None = None) -> PlayResult:
+    """Play every segment in order; stop at hangup, opt-out digit or a playback error. With
+    *resume*, the segments before it were heard in full by an earlier session, and its
+    segment plays from its offset (listened ms count from the file's start).
 
     Example::
 
@@ -67,12 +83,22 @@ async def play(session: AgiSession, script: Script, on_optout: OptOutHook | None
     """
     result = PlayResult([SegmentResult(i, s.role, s.length_ms) for i, s in enumerate(script.segments)])
     escape = script.optout_digit or ""
+    paths = tuple(seg.path for seg in script.segments)
     for seg, out in zip(script.segments, result.segments):
+        if out.position < resume.index:
+            out.listened_ms, out.heard_full, out.stop_reason = seg.length_ms, True, END
+            continue
+        offset_ms = min(max(resume.offset_ms, 0), seg.length_ms) \
+            if out.position == resume.index else 0
+        if on_segment is not None:
+            await on_segment(out.position, offset_ms, seg.path, paths[out.position + 1:])
         started = clock()
         try:
-            answer = await session.stream_file(seg.path, escape, timeout=seg.length_ms / 1000 + 30)
+            answer = await session.stream_file(seg.path, escape, timeout=seg.length_ms / 1000 + 30,
+                                               offset=ms_to_samples(offset_ms))
         except AgiHangup:
             out.stop_reason = HANGUP
+            out.listened_ms = offset_ms
             result.hung_up_by = "callee"
             return result
         out.listened_ms = min(samples_to_ms(answer.endpos or 0), seg.length_ms)
@@ -81,7 +107,7 @@ async def play(session: AgiSession, script: Script, on_optout: OptOutHook | None
             # endpos (seen: endpos=240000 for a 30 s file, 9 s after a hang-up): what was heard
             # cannot exceed the time the command took.
             elapsed_ms = int((clock() - started) * 1000)
-            out.listened_ms = min(out.listened_ms, elapsed_ms)
+            out.listened_ms = min(out.listened_ms, offset_ms + elapsed_ms)
         if answer.result == 0:
             out.stop_reason, out.heard_full = END, True
             out.listened_ms = seg.length_ms if answer.endpos is None else out.listened_ms

@@ -22,6 +22,9 @@ from .amd import parse_amd
 from .roles import CONFIRM_ROLE, PLAYED_ROLES, VOICEMAIL_ROLE
 
 
+MEASURED, RECONSTRUCTED = "measured", "reconstructed"    # CallRecord.precision
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -91,9 +94,18 @@ class CallStore:
 
 
 def _save_play(s: Session, attempt_id: str, result: PlayResult) -> None:
+    record_play(s, attempt_id, result, MEASURED)
+
+
+def record_play(s: Session, attempt_id: str, result: PlayResult, precision: str) -> None:
+    """Write what the callee heard of each segment (replacing what was there) and how it was
+    obtained (*precision*: MEASURED or RECONSTRUCTED).
+
+    Example: ``record_play(s, attempt_id, reconstruct(facts, lengths), RECONSTRUCTED)``
+    """
     # Plain statements, not ORM objects: this runs once per answered call on the one
     # database thread every call shares.
-    record = {"hung_up_by": result.hung_up_by}
+    record = {"hung_up_by": result.hung_up_by, "precision": precision}
     if result.opted_out:
         record["opted_out"] = True
     found = s.execute(update(CallRecord).where(CallRecord.attempt_id == attempt_id)

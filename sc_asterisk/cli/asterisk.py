@@ -36,6 +36,10 @@ def asterisk_group() -> None:
 @click.option("--controller", metavar="ADDR|CIDR",
               help="Address(es) the controller connects to AMI from (default: the node's "
                    "FastAGI host when it is an IP address).")
+@click.option("--also-controller", "also", multiple=True, metavar="HOST:PORT",
+              help="Another controller of the installation (its FastAGI address as the node "
+                   "reaches it; repeatable): a call whose controller is lost mid-call is "
+                   "resumed there.")
 @click.option("--full", is_flag=True,
               help="A complete configuration for a dedicated Asterisk (Docker image, fresh "
                    "server) instead of include files for an existing one.")
@@ -48,7 +52,8 @@ def asterisk_group() -> None:
 @click.option("--mod-dir", default="/usr/lib/x86_64-linux-gnu/asterisk/modules", show_default=True,
               metavar="DIR", help="--full: Asterisk's module directory (depends on the CPU).")
 @pass_context
-def render_cmd(ctx: Context, node_name: str, out_dir: Path, controller: str | None, full: bool,
+def render_cmd(ctx: Context, node_name: str, out_dir: Path, controller: str | None,
+               also: tuple[str, ...], full: bool,
                ami_bind: str, sip_bind: str, rtp_ports: str, mod_dir: str) -> None:
     """Write what a node's Asterisk needs: by default four include files for an existing
     Asterisk (manager user with least privilege and an ACL for the controller, dialplan
@@ -66,7 +71,7 @@ def render_cmd(ctx: Context, node_name: str, out_dir: Path, controller: str | No
                      ami_port=info.ami_port, ami_bind=check_host(ami_bind, "AMI bind address"),
                      ami_permit=_permit(controller or info.agi_host),
                      agi_host=info.agi_host, agi_port=info.agi_port,
-                     agi_token=derive_token(ctx.key()),
+                     agi_token=derive_token(ctx.key()), agi_fallbacks=also,
                      sounds_dir=info.asterisk_sounds_dir, sip_bind=sip_host, sip_port=sip_port,
                      rtp_start=low, rtp_end=high, mod_dir=mod_dir, **DEBIAN_DIRS)
     if full:

@@ -43,6 +43,10 @@ def node_options(edit: bool):
                          + (" Replaces the list." if edit else "")),
             click.option("--enable/--disable", "enabled", default=None if edit else True,
                          help="A disabled node gets no calls."),
+            click.option("--cel-file", metavar="PATH",
+                         help="The node's CEL log (<log dir>/sc-cel.json, see asterisk render) "
+                              "as the controller reads it: a restarted controller settles a "
+                              "dead one's calls from it." + (" '' forgets it." if edit else "")),
         ]
         for opt in reversed(opts):
             fn = opt(fn)
@@ -68,7 +72,7 @@ def add(ctx: Context, name: str, ami: str, agi: str, ami_secret_file, trunks, **
     Example: sc-asterisk node add paris-1 --ami 10.0.0.5:5038 --ami-secret-file ami.txt \\
     --agi 10.0.0.2:4573 --sounds-dir /srv/sc/paris-1/sounds \\
     --asterisk-sounds-dir /var/lib/asterisk/sounds/sc --config-dir /srv/sc/paris-1/etc \\
-    --max-channels 60 --trunk acme
+    --max-channels 60 --trunk acme --cel-file /srv/sc/paris-1/log/sc-cel.json
     """
     ami_host, ami_port = split_host_port(ami, 5038)
     agi_host, agi_port = split_host_port(agi, 4573)

@@ -175,6 +175,9 @@ class CallRecord(Base):
     amd_result: Mapped[str | None] = mapped_column(String(10), nullable=True)
     amd_cause: Mapped[str | None] = mapped_column(String(60), nullable=True)
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How the listened ms were obtained: "measured" (the call flow's STREAM FILE endpos) or
+    # "reconstructed" (from Asterisk's CEL after the controller was lost); None: none heard.
+    precision: Mapped[str | None] = mapped_column(String(14), nullable=True)
     attempt: Mapped[CallAttempt] = relationship(back_populates="record")
     segments: Mapped[list["SegmentListen"]] = relationship(
         order_by="SegmentListen.position", cascade="all, delete-orphan")

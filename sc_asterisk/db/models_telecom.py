@@ -38,6 +38,8 @@ class Node(Base):
     sounds_dir: Mapped[str] = mapped_column(String(1024))            # as the controller sees it
     asterisk_sounds_dir: Mapped[str] = mapped_column(String(1024))   # the same, as Asterisk sees it
     config_dir: Mapped[str] = mapped_column(String(1024))  # where rendered include files go
+    # The node's CEL log as the controller reads it (None: not readable from the controller).
+    cel_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     trunks: Mapped[list["Trunk"]] = relationship(secondary=node_trunk, back_populates="nodes",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timezone
+from typing import Callable
 
 from sqlalchemy import select
 
@@ -18,7 +19,9 @@ from ..ami import AmiClient
 from ..db import CallAttempt, CallRecord
 from ..db.dialer_queries import orphaned_inflight, take_over
 from ..errors import AmiError
+from ..cel import CallFacts
 from .calls import CallTracker
+from .rebuild import settle_from_facts
 from .states import INFLIGHT_STATES, AttemptState, transition
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ UNFOLLOWED_GRACE_MS = 60_000
 CHANNEL_APPEARS_MS = 15_000
 RESYNC_MAX_DELAY_S = 16.0
 
+FactsOf = Callable[[str, str], "CallFacts | None"]
+
 
 async def live_channels(ami: AmiClient) -> dict[str, str] | None:
     """The node's channels: channel id (our attempt id) -> state ("Up", "Ringing"...), or None
@@ -48,14 +53,19 @@ async def live_channels(ami: AmiClient) -> dict[str, str] | None:
 
 def take_orphans(s, controller_id: str, stale_after_ms: int,
                  channels: dict[str, dict[str, str] | None],
-                 now_ms: int) -> list[tuple[str, str, int | None]]:
+                 now_ms: int, facts: FactsOf | None = None,
+                 on_optout: Callable[[str], None] | None = None
+                 ) -> list[tuple[str, str, int | None]]:
     """Adopt or close every orphaned in-flight attempt: those of controllers whose heartbeat
     is older than *stale_after_ms* by the database's clock. Adoption is a conditional UPDATE
     (``take_over``): of several controllers only one wins. Returns (attempt id, node, answer ms
     or None) for the adopted ones, whose calls are still up on their node. One the node no
-    longer lists becomes ``unknown`` (conditional on the controller seen); its channel slot is
-    freed at once when its Originate is older than CHANNEL_APPEARS_MS (else :func:`sweep`
-    frees it later)."""
+    longer lists is settled from what Asterisk logged of it (*facts*: (node, attempt id) ->
+    CallFacts or None, see dialer/rebuild.py), or else becomes ``unknown`` (conditional on the
+    controller seen); its channel slot is freed at once when its Originate is older than
+    CHANNEL_APPEARS_MS (else :func:`sweep` frees it later). A call whose log shows an opt-out
+    (pressed while the dialplan played alone) is handed to *on_optout* (its attempt id) before
+    it is settled: the opt-out journal makes it durable, then stores it like a live one."""
     adopted = []
     for attempt in orphaned_inflight(s, controller_id, stale_after_ms):
         live = channels.get(attempt.node or "")
@@ -72,6 +82,11 @@ def take_orphans(s, controller_id: str, stale_after_ms: int,
             log.warning("attempt %s re-adopted from a dead controller", attempt.id)
             continue
         record = s.get(CallRecord, attempt.id)
+        logged = facts(attempt.node, attempt.id) if facts is not None and attempt.node else None
+        if logged is not None and logged.optout_ms is not None and on_optout is not None:
+            on_optout(attempt.id)       # durable before the attempt is settled
+        if logged is not None and settle_from_facts(s, attempt, record, logged):
+            continue
         if not _settle_unknown(s, attempt, record):
             continue
         if now_ms - _started_ms(attempt, record) > CHANNEL_APPEARS_MS:

@@ -72,6 +72,12 @@ class LabInstance:
         return self.ports.callees + 2
 
     @property
+    def second_agi_port(self) -> int:
+        """Where a second controller of the lab listens (HA tests): the node's dialplan tries
+        it when a call's own controller is lost."""
+        return self.ports.agi + 1
+
+    @property
     def conf_file(self) -> str:
         return f"{self.inner}/etc/asterisk.conf"
 
@@ -85,7 +91,8 @@ class LabInstance:
                         agi_host="127.0.0.1", agi_port=self.ports.agi,
                         sounds_dir=str(self.host_dir / "sounds"),
                         asterisk_sounds_dir=f"{self.inner}/sounds",
-                        trunk_endpoint=self.CALLEES_ENDPOINT)
+                        trunk_endpoint=self.CALLEES_ENDPOINT,
+                        cel_file=str(self.host_dir / "log" / "sc-cel.json"))
 
     def _secret(self) -> str:
         return read_or_create_secret(self.host_dir / "secrets" / "ami")
@@ -98,6 +105,7 @@ class LabInstance:
             spool_dir=f"{self.inner}/spool", mod_dir=module_dir(self.root),
             ami_secret=self._secret(), ami_port=self.ports.ami, sip_port=self.ports.sip,
             agi_port=self.ports.agi, agi_token=installation_agi_token(),
+            agi_fallbacks=(f"127.0.0.1:{self.second_agi_port}",),
             sounds_dir=f"{self.inner}/sounds", rtp_start=self.ports.rtp_start, rtp_end=self.ports.rtp_end,
             endpoints=(SipEndpoint(name=self.CALLEES_ENDPOINT,
                                    contact=f"sip:127.0.0.1:{self.ports.callees}",

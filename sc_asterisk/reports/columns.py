@@ -27,6 +27,8 @@ BASE_BEFORE_SEGMENTS: tuple[tuple[str, str], ...] = (
     ("originate_at", TS), ("answer_at", TS), ("end_at", TS), ("ring_ms", INT),
     ("connected_ms", INT), ("outcome", STR), ("hangup_cause", INT), ("hangup_cause_txt", STR),
     ("hung_up_by", STR), ("amd_result", STR), ("amd_cause", STR),
+    # listened ms "measured" by the call flow, or "reconstructed" from Asterisk's CEL
+    ("precision", STR),
 )
 BASE_AFTER_SEGMENTS: tuple[tuple[str, str], ...] = (
     ("opted_out", BOOL), ("billed_s", INT), ("cost", FLOAT),

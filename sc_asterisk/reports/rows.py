@@ -142,7 +142,8 @@ def iter_batches(src: RowSource, key: str | bytes, pseudonymise: bool = True,
         # and the recorded cause text (-> cause text); the last one is the opt-out flag.
         (attempt_id, campaign, direction, attempt_no, state, node, trunk, caller_id, number,
          number_type, postcode, originate, answer, end, ring, connected, outcome, cause,
-         cause_txt, hung_up_by, amd_result, amd_cause, *segments, opted_out) = zip(*batch)
+         cause_txt, hung_up_by, amd_result, amd_cause, precision, *segments,
+         opted_out) = zip(*batch)
         if pseudonym is not None:
             number = list(map(pseudonym, number))
         departement = list(map(departements.__getitem__, postcode))
@@ -155,7 +156,7 @@ def iter_batches(src: RowSource, key: str | bytes, pseudonymise: bool = True,
             number_type, departement, list(map(REGION_OF.get, departement)),
             originate, answer, end, ring, connected, outcome, cause,
             list(map(cause_text, cause, cause_txt)), hung_up_by, amd_result, amd_cause,
-            *segments, opted_out, billed, cost]
+            precision, *segments, opted_out, billed, cost]
         for i in bools:
             columns[i] = list(map(_BOOLS.__getitem__, columns[i]))
         yield columns
@@ -193,7 +194,8 @@ def _query(src: RowSource):
         CallAttempt.number, Contact.number_type, Contact.postcode, CallRecord.originate_ms,
         answer, end, func.coalesce(answer, end) - CallRecord.originate_ms, end - answer,
         CallRecord.outcome, CallRecord.hangup_cause, CallRecord.hangup_cause_txt,
-        CallRecord.hung_up_by, CallRecord.amd_result, CallRecord.amd_cause]
+        CallRecord.hung_up_by, CallRecord.amd_result, CallRecord.amd_cause,
+        CallRecord.precision]
     joins = []
     for i, role in enumerate(src.roles):
         seg, earlier = (aliased(SegmentListen, name=f"{name}_{i}") for name in ("seg", "prev"))

@@ -41,6 +41,9 @@ class NodeSpec:
     agi_port: int = 4573
     max_channels: int = 30
     enabled: bool = True
+    # The node's CEL log (<log dir>/sc-cel.json, asterisk render writes cel_custom.conf) as the
+    # controller reads it: a restarted controller settles a dead one's calls from it.
+    cel_file: str | None = None
 
 
 def check_node_spec(spec: NodeSpec) -> NodeSpec:
@@ -58,6 +61,7 @@ def check_node_spec(spec: NodeSpec) -> NodeSpec:
                    sounds_dir=_host_path(spec.sounds_dir, "sounds dir"),
                    asterisk_sounds_dir=_asterisk_path(spec.asterisk_sounds_dir),
                    config_dir=_host_path(spec.config_dir, "config dir"),
+                   cel_file=_host_path(spec.cel_file, "CEL file") if spec.cel_file else None,
                    enabled=bool(spec.enabled))
 
 
@@ -170,7 +174,7 @@ def node_info(node: Node, trunk: str | None = None) -> NodeInfo:
                     asterisk_sounds_dir=node.asterisk_sounds_dir,
                     trunk_endpoint=endpoint_name(chosen) if chosen else "",
                     max_channels=node.max_channels,
-                    trunks=tuple(t.name for t in carried))
+                    trunks=tuple(t.name for t in carried), cel_file=node.cel_file)
 
 
 def describe(node: Node) -> dict[str, str]:
@@ -180,6 +184,7 @@ def describe(node: Node) -> dict[str, str]:
             "fastagi": f"{node.agi_host}:{node.agi_port} (as the node reaches the controller)",
             "max channels": str(node.max_channels), "sounds dir": node.sounds_dir,
             "asterisk sounds dir": node.asterisk_sounds_dir, "config dir": node.config_dir,
+            "cel file": node.cel_file or "- (calls a dead controller left are unknown)",
             "enabled": "yes" if node.enabled else "no",
             "trunks": ",".join(t.name for t in node.trunks) or "-"}
 

@@ -157,7 +157,7 @@ class ResettingProxy:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def test_fastagi_connection_reset_mid_call(lab, db, prompts, tmp_path):
+def test_fastagi_connection_reset_mid_call_is_resumed(lab, db, prompts, tmp_path):
     nums = numbers(61, 12)
     make_campaign(db, prompts, "agireset", nums, max_channels=6, cps=10, ring_timeout_s=5)
     node = lab.node_info()
@@ -181,20 +181,15 @@ def test_fastagi_connection_reset_mid_call(lab, db, prompts, tmp_path):
     with Simulator(plan, lab.ports.callees, tmp_path) as sim:
         reset_ids, active = asyncio.run(go(sim))
         rows, truth = check_nothing_lost_nobody_twice(db, "agireset", sim, len(nums))
-    assert len(reset_ids) == 4 and active == 0
-    by_id = {r["id"]: (number, r) for number, r in rows.items()}
-    for attempt_id in reset_ids:
-        number, row = by_id[attempt_id]
-        # Answered, and what was heard until the reset is recorded; Asterisk hung up (its AGI
-        # died), long before the callee would have.
-        assert row["outcome"] == "answered" and row["segments"], row
-        assert row["segments"][0][1] < 4000 and not row["segments"][0][2], row
-        assert truth[number].ended_by == "caller" and truth[number].hold_ms_measured < 8000
-    # Every other call went on as if nothing happened: the whole script heard.
+    # The proxy resets every third connection, the resumed sessions' included.
+    assert len(reset_ids) >= 4 and active == 0
     for number, row in rows.items():
-        if row["id"] not in reset_ids:
-            assert row["outcome"] == "answered", row
-            assert [g[2] for g in row["segments"]] == [True, True], row
+        # Each call went on (issue 14): the dialplan resumed it on a new session at the same
+        # point, which measured the whole script; SIPp saw our BYE only after the script.
+        assert row["outcome"] == "answered", row
+        assert [g[2] for g in row["segments"]] == [True, True], row
+        assert truth[number].ended_by == "caller", truth[number]
+        assert truth[number].hold_ms_measured >= SCRIPT_MS - 60, truth[number]
 
 
 # -- the database locked ------------------------------------------------------------------------

@@ -46,6 +46,8 @@ async def session(store, answers):
     return commands
 
 
+# Asterisk's answer to GOSUB: a provisional line, then the result once Return() ran.
+GOSUB_OK = "100 result=0 Trying...\n200 result=0 Gosub complete\n"
 MACHINE = ["200 result=1 (MACHINE)\n", "200 result=1 (LONGGREETING-2100-1500)\n"]
 
 
@@ -59,18 +61,21 @@ def test_hangup_policy_plays_nothing_to_a_machine():
 
 def test_voicemail_policy_plays_the_voicemail_segment_only():
     store = FakeStore("voicemail")
-    commands = asyncio.run(session(store, MACHINE + ["200 result=0 endpos=4000\n",
+    commands = asyncio.run(session(store, MACHINE + [GOSUB_OK, "200 result=0 endpos=4000\n",
                                                      "200 result=1\n"]))
-    assert commands[2] == 'STREAM FILE "/snd/vm" "9"'
+    assert commands[2:4] == ['GOSUB sc-segment s 1 "0,0,/snd/vm,,9,"', 'STREAM FILE "/snd/vm" "9"']
     assert [s.role for s in store.played.segments] == ["voicemail"]
 
 
 def test_a_human_hears_the_script_and_detection_time_is_not_listening():
     store = FakeStore("hangup")
     commands = asyncio.run(session(store, ["200 result=1 (HUMAN)\n", "200 result=1 (HUMAN-1-1)\n",
-                                           "200 result=0 endpos=16000\n",
-                                           "200 result=0 endpos=8000\n", "200 result=1\n"]))
-    assert commands[2:4] == ['STREAM FILE "/snd/msg" "9"', 'STREAM FILE "/snd/n" "9"']
+                                           GOSUB_OK, "200 result=0 endpos=16000\n",
+                                           GOSUB_OK, "200 result=0 endpos=8000\n",
+                                           "200 result=1\n"]))
+    assert commands[2:6] == ['GOSUB sc-segment s 1 "0,0,/snd/msg,/snd/n,9,"',
+                             'STREAM FILE "/snd/msg" "9"',
+                             'GOSUB sc-segment s 1 "1,0,/snd/n,,9,"', 'STREAM FILE "/snd/n" "9"']
     assert store.amd[0] == "HUMAN"
     assert [s.listened_ms for s in store.played.segments] == [2000, 1000]
 

@@ -57,3 +57,15 @@ def test_stream_file_command_quotes_and_refuses_newlines():
     assert quote_arg('a"b') == '"a\\"b"'
     with pytest.raises(AgiProtocolError):
         stream_file_command("/s/x\nHANGUP", "9")
+
+
+def test_gosub_command_is_one_line_and_refuses_a_comma_in_an_argument():
+    from sc_asterisk.agi.protocol import gosub_command
+    assert gosub_command("sc-segment", "s", 1, ("0", "250", "/s/m", "/s/n&/s/x")) == \
+        'GOSUB sc-segment s 1 "0,250,/s/m,/s/n&/s/x"'
+    assert gosub_command("sc-segment", "s", 1) == "GOSUB sc-segment s 1"
+    for args in (("a,b",), ("x\nHANGUP",)):
+        with pytest.raises(AgiProtocolError):
+            gosub_command("sc-segment", "s", 1, args)
+    with pytest.raises(AgiProtocolError):
+        gosub_command("sc segment", "s", 1)

@@ -23,7 +23,8 @@ def test_dialplan_and_constants_name_the_same_variables():
 
 def test_the_globals_template_sets_the_node_wide_ones():
     assert names_in([TEMPLATES / "parts" / "globals.conf"]) == {
-        chanvars.SC_AGI, chanvars.SC_SOUNDS, chanvars.SC_NODE}
+        chanvars.SC_AGI, chanvars.SC_SOUNDS, chanvars.SC_NODE, chanvars.SC_AGI_ALL,
+        chanvars.SC_RESUME_MS}
 
 
 def test_amd_gets_each_argument_from_its_own_variable_in_order():

@@ -76,8 +76,9 @@ def substituted(structure: list[tuple], old: str, new: str) -> list[tuple]:
 
 
 # -- node configuration ---------------------------------------------------------------------
-NODE_FIELDS = [f.name for f in dataclasses.fields(NodeConfig) if f.name not in ("endpoints",
-                                                                                 "cdr_events")]
+# agi_fallbacks is a list of HOST:PORT: its own tests are in test_render.py
+NODE_FIELDS = [f.name for f in dataclasses.fields(NodeConfig)
+               if f.name not in ("endpoints", "cdr_events", "agi_fallbacks")]
 ENDPOINT_FIELDS = [f.name for f in dataclasses.fields(SipEndpoint)]
 
 

@@ -20,7 +20,8 @@ from sc_asterisk.config import Settings
 from sc_asterisk.errors import ConfigError
 
 AMI_SECRET = "ami-s3cret-7"
-KIT = {"sc-manager.conf", "sc-globals.conf", "sc-dialplan.conf", "sc-trunks.conf"}
+KIT = {"sc-manager.conf", "sc-globals.conf", "sc-dialplan.conf", "sc-trunks.conf", "cel.conf",
+       "cel_custom.conf"}
 
 
 @pytest.fixture
@@ -136,3 +137,37 @@ def test_render_command_has_help_with_an_example():
     from sc_asterisk.cli.asterisk import asterisk_group
     for name, command in asterisk_group.commands.items():
         assert "Example:" in (command.help or ""), name
+
+
+def test_other_controllers_are_rendered_into_the_globals_with_the_token(sc, tmp_path):
+    """Issue 14: a call whose controller is lost mid-call is resumed by another one of the
+    installation, found in SC_AGI_ALL; a bad address is refused before anything is written."""
+    out = tmp_path / "kit"
+    code, _out, err = sc("asterisk", "render", "--node", "paris-1", "--out", str(out),
+                         "--also-controller", "10.0.0.3:4573")
+    assert code == 0, err
+    token = derive_token(read_key(Settings.load(home=tmp_path / "home")))
+    assert (f"SC_AGI_ALL = agi://10.0.0.2:4573/{token}&agi://10.0.0.3:4573/{token}"
+            in (out / "sc-globals.conf").read_text())
+    code, _out, err = sc("asterisk", "render", "--node", "paris-1", "--out", str(tmp_path / "x"),
+                         "--also-controller", "10.0.0.3")
+    assert code == 2 and "HOST:PORT" in err
+    assert not (tmp_path / "x").exists() or list((tmp_path / "x").iterdir()) == []
+
+
+@pytest.mark.parametrize("full", [["--full"], []], ids=["full", "kit"])
+def test_full_configuration_logs_call_events_for_reconciliation(sc, tmp_path, full):
+    """A dedicated Asterisk and an existing one (the kit) alike: CEL to the file the
+    controller reads (`node add/edit --cel-file`)."""
+    out = tmp_path / "etc"
+    code, stdout, err = sc("asterisk", "render", "--node", "paris-1", "--out", str(out), *full)
+    assert code == 0, err
+    assert "[/var/log/asterisk/sc-cel.json]" in (out / "cel_custom.conf").read_text()
+    if not full:
+        assert "--cel-file" in stdout and "cel_custom.conf" in stdout
+    cel = parse(out / "cel.conf")["general"]
+    assert cel["enable"] == "yes" and set(cel["events"].split(",")) == {
+        "ANSWER", "HANGUP", "USER_DEFINED"}
+    custom = (out / "cel_custom.conf").read_text()
+    assert "format = json" in custom and "UniqueID" in custom
+    assert "CallerID" not in custom and "Num" not in custom      # no number in the log

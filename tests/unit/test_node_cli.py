@@ -89,6 +89,23 @@ def test_node_info_reads_the_secret_and_picks_the_trunk(sc, tmp_path):
         assert enabled_node_infos(s) == []
 
 
+def test_the_nodes_cel_log_reaches_the_controller(sc, tmp_path):
+    """Issue 14: a node of the table can name its CEL log; the controller reads it (NodeInfo)
+    to settle a dead controller's calls; an edit changes or forgets it."""
+    cel = str(tmp_path / "log" / "sc-cel.json")
+    code, _out, err = sc(*sc.node_args(), "--cel-file", cel, input="x-secret\n")
+    assert code == 0, err
+    with sc.db.session() as s:
+        assert node_info(get_node(s, "n1")).cel_file == cel
+        assert [i.cel_file for i in enabled_node_infos(s)] == [cel]
+    assert cel in sc("node", "show", "n1")[1]
+    code, _out, err = sc("node", "edit", "n1", "--cel-file", "relative/sc-cel.json")
+    assert code != 0 and "CEL file" in err and "absolute path" in err
+    assert sc("node", "edit", "n1", "--cel-file", "")[0] == 0
+    with sc.db.session() as s:
+        assert node_info(get_node(s, "n1")).cel_file is None
+
+
 def test_edit_and_remove(sc, tmp_path):
     assert sc(*sc.node_args(), input="x-secret\n")[0] == 0
     new_secret = tmp_path / "new.txt"

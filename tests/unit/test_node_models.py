@@ -58,6 +58,8 @@ def exercise(db: Database) -> None:
         assert (trunk.port, trunk.transport, trunk.codecs, trunk.qualify_s, trunk.enabled) == \
             (5060, "udp", "alaw,ulaw", 60, True)
         assert (node.ami_port, node.agi_port, node.ami_user) == (5038, 4573, "sc-controller")
+        assert node.cel_file is None          # 0009: no CEL log known unless given
+        node.cel_file = "/srv/sc/paris-1/log/sc-cel.json"
         s.delete(trunk)
     with db.session() as s:
         assert s.scalar(select(Node)).trunks == []   # the association row went with the trunk

@@ -85,3 +85,30 @@ def test_write_is_private(tmp_path):
     paths = write(node(), tmp_path / "etc")
     assert {p.name for p in paths} >= {"manager.conf", "pjsip.conf", "extensions.conf"}
     assert oct((tmp_path / "etc" / "manager.conf").stat().st_mode & 0o777) == "0o640"
+
+
+def test_every_controller_of_the_installation_is_in_the_globals_with_the_token():
+    """A call whose controller is lost mid-call is resumed by another: the dialplan finds them
+    all in SC_AGI_ALL, each URL carrying the installation's token (agi/auth.py refuses any
+    session without it)."""
+    text = render(node(agi_fallbacks=("10.0.0.3:4574", "ctl-b.example:4573")))["extensions.conf"]
+    token = "0123456789abcdef0123456789abcdef"
+    assert (f"SC_AGI_ALL = agi://127.0.0.1:14573/{token}&agi://10.0.0.3:4574/{token}"
+            f"&agi://ctl-b.example:4573/{token}\n") in text
+    assert "SC_RESUME_MS = 3000\n" in text
+    # One controller: the list is that one (a restarted controller resumes its own calls).
+    assert f"SC_AGI_ALL = agi://127.0.0.1:14573/{token}\n" in render(node())["extensions.conf"]
+
+
+@pytest.mark.parametrize("address", ["10.0.0.3", "10.0.0.3:0", "10.0.0.3:x", ":4573",
+                                     "a b:4573", "10.0.0.3&evil:4573", "h\n[x]:4573"])
+def test_a_bad_controller_address_is_refused(address):
+    with pytest.raises(ConfigError) as err:
+        render(node(agi_fallbacks=(address,)))
+    assert err.value.fix and "\n" not in str(err.value)
+
+
+def test_the_modules_the_resumption_needs_are_loaded():
+    text = render(node())["modules.conf"]
+    for module in ("app_stack", "func_cut", "app_controlplayback", "app_celgenuserevent"):
+        assert f"load => {module}.so" in text

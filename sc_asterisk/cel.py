@@ -1,0 +1,155 @@
+"""Asterisk's own record of each call: the Channel Event Log the node writes (cel_custom, one
+JSON object per line, ``templates/cel_custom.conf``), read back as facts per call. Pure parsing
+and an incremental file reader; knows nothing of campaigns or the database.
+
+What the node logs: ANSWER, HANGUP (its Q.850 cause and who hung up) and the dialplan's user
+events: ``sc-segment`` before each segment (index and start, on Asterisk's clock), ``sc-lost``
+when the call flow's FastAGI session was lost, ``sc-alone-end`` when the dialplan finished the
+script itself, ``sc-optout`` when the callee pressed the opt-out digit while the dialplan played
+alone (the controller that reads it stores the opt-out). The unique id is the attempt id (the Originate's ChannelId).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+SEGMENT, LOST, ALONE_END, OPTOUT = "sc-segment", "sc-lost", "sc-alone-end", "sc-optout"
+NORMAL_CLEARING = 16
+
+
+@dataclass(frozen=True)
+class SegmentMark:
+    at_ms: int          # when the mark was logged
+    index: int          # the segment
+    start_ms: int       # when its first sample would have played (its offset taken off)
+
+
+@dataclass
+class CallFacts:
+    """What Asterisk logged of one call (epoch ms)."""
+
+    uniqueid: str
+    answer_ms: int | None = None
+    end_ms: int | None = None
+    cause: int | None = None
+    ended_by_us: bool | None = None      # our dialplan or call flow hung up (else the far end)
+    marks: list[SegmentMark] = field(default_factory=list)
+    lost_ms: list[int] = field(default_factory=list)
+    alone_end_ms: int | None = None      # the dialplan played the rest and finished it then
+    optout_ms: int | None = None         # the callee opted out while the dialplan played alone
+
+
+def _ms(value: str) -> int | None:
+    try:
+        return int(round(float(value) * 1000))
+    except (TypeError, ValueError):
+        return None
+
+
+def _extra(value: str) -> dict:
+    try:
+        extra = json.loads(value) if value else {}
+    except ValueError:
+        return {}
+    return extra if isinstance(extra, dict) else {}
+
+
+def apply_line(calls: dict[str, CallFacts], line: str) -> None:
+    """Fold one line of the log into *calls*; a line that is not an event is skipped.
+
+    >>> calls = {}
+    >>> apply_line(calls, '{"eventenum":"ANSWER","userdeftype":"","eventtime":"1.5",'
+    ...                   '"uniqueid":"a1","eventextra":""}')
+    >>> calls["a1"].answer_ms
+    1500
+    """
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return
+    if not isinstance(event, dict) or not isinstance(event.get("uniqueid"), str):
+        return
+    at = _ms(event.get("eventtime"))
+    if at is None:
+        return
+    facts = calls.setdefault(event["uniqueid"], CallFacts(event["uniqueid"]))
+    kind = event.get("eventenum")
+    extra = _extra(event.get("eventextra", ""))
+    if kind == "ANSWER":
+        facts.answer_ms = facts.answer_ms or at
+    elif kind == "HANGUP":
+        facts.end_ms = at
+        cause = extra.get("hangupcause")
+        facts.cause = cause if isinstance(cause, int) and cause > 0 else NORMAL_CLEARING
+        source = str(extra.get("hangupsource", ""))
+        facts.ended_by_us = source.startswith("dialplan") or source == ""
+    elif kind == "USER_DEFINED":
+        what = event.get("userdeftype")
+        text = str(extra.get("extra", ""))
+        if what == SEGMENT:
+            parts = text.split("|")
+            if len(parts) >= 2 and parts[0].isdigit() and parts[1].lstrip("-").isdigit():
+                facts.marks.append(SegmentMark(at, int(parts[0]), int(parts[1])))
+        elif what == LOST:
+            facts.lost_ms.append(at)
+        elif what == ALONE_END:
+            facts.alone_end_ms = at
+        elif what == OPTOUT:
+            facts.optout_ms = facts.optout_ms or at
+
+
+class CelLog:
+    """One node's CEL file, read on from where the last read stopped; facts of calls ended
+    more than *keep_ms* before the newest event are dropped. A file first seen (a controller
+    just started, or the file rotated) is read from its last *tail_bytes* only: the calls a
+    dead controller left are recent, and a day of calls must not stall reconciliation.
+
+    Example::
+
+        cel = CelLog("/var/log/asterisk/sc-cel.json")
+        facts = cel.facts("0b1c...")       # None: Asterisk logged nothing of that call
+    """
+
+    def __init__(self, path: str, keep_ms: int = 6 * 3_600_000,
+                 tail_bytes: int = 32 * 1024 * 1024):
+        self.path, self.keep_ms, self.tail_bytes = path, keep_ms, tail_bytes
+        self._offset = 0
+        self._inode: int | None = None
+        self._calls: dict[str, CallFacts] = {}
+
+    def facts(self, uniqueid: str) -> CallFacts | None:
+        self.refresh()
+        return self._calls.get(uniqueid)
+
+    def refresh(self) -> None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return                     # not written yet (no call since the node started)
+        partial = False
+        if st.st_ino != self._inode or st.st_size < self._offset:
+            # first seen, rotated or truncated: read it anew, its tail only
+            self._inode, self._offset = st.st_ino, max(0, st.st_size - self.tail_bytes)
+            partial = self._offset > 0
+        if st.st_size == self._offset:
+            return
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        if partial:                    # started mid-line: that line is not whole
+            cut = data.find(b"\n") + 1
+            self._offset, data = self._offset + cut, data[cut:]
+        complete = data[: data.rfind(b"\n") + 1]      # a line being written waits
+        self._offset += len(complete)
+        newest = 0
+        for line in complete.decode("utf-8", "replace").splitlines():
+            apply_line(self._calls, line)
+        for facts in self._calls.values():
+            newest = max(newest, facts.end_ms or 0)
+        for uid in [u for u, f in self._calls.items()
+                    if f.end_ms is not None and f.end_ms < newest - self.keep_ms]:
+            del self._calls[uid]

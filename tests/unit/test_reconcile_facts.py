@@ -1,0 +1,66 @@
+"""A dead controller's calls settled from Asterisk's log (issue 14): answered or not, when,
+why it ended and what was heard, never ``unknown`` when Asterisk has a trace, never redialed;
+what a resumed call flow measured is kept."""
+from sqlalchemy import func, select
+
+from sc_asterisk.cel import CallFacts, SegmentMark
+from sc_asterisk.db import AudioAsset, CallAttempt, CallRecord, SegmentListen
+from sc_asterisk.dialer.campaigns import create_campaign
+from sc_asterisk.dialer.reconcile import take_orphans
+from sc_asterisk.dialer.states import AttemptState
+
+NOW = 1_800_000_000_000
+
+
+def _campaign(s):
+    for name, ms in (("m", 4000), ("n", 3000)):
+        s.add(AudioAsset(name=name, sha256=name * 64, duration_ms=ms, source_filename="x",
+                         data=b""))
+    s.flush()
+    return create_campaign(s, "rebuilt", message="m", notice="n", windows="always",
+                           status="running", compliance_profile="basic")
+
+
+def _attempt(s, campaign, state, number):
+    attempt = CallAttempt(campaign_id=campaign.id, number=number, state=state,
+                          controller="dead", node="n1", trunk="lab")
+    s.add(attempt)
+    s.flush()
+    s.add(CallRecord(attempt_id=attempt.id, originate_ms=NOW - 60_000))
+    return attempt.id
+
+
+def test_calls_the_node_no_longer_lists_are_filled_from_its_log(db):
+    with db.session() as s:
+        campaign = _campaign(s)
+        heard = _attempt(s, campaign, AttemptState.ANSWERED, "+33199000001")
+        busy = _attempt(s, campaign, AttemptState.RINGING, "+33199000002")
+        resumed = _attempt(s, campaign, AttemptState.ANSWERED, "+33199000003")
+        silent = _attempt(s, campaign, AttemptState.ANSWERED, "+33199000004")
+        s.add(SegmentListen(attempt_id=resumed, position=0, role="message", length_ms=4000,
+                            listened_ms=4000, heard_full=True, stop_reason="end"))
+    t = NOW - 50_000
+    log = {
+        heard: CallFacts(heard, answer_ms=t, end_ms=t + 5510, cause=16, ended_by_us=False,
+                         marks=[SegmentMark(t + 10, 0, t + 10),
+                                SegmentMark(t + 4011, 1, t + 4011)]),
+        busy: CallFacts(busy, end_ms=t + 3000, cause=17, ended_by_us=False),
+        resumed: CallFacts(resumed, answer_ms=t, end_ms=t + 9000, cause=16, ended_by_us=True),
+    }
+    with db.session() as s:
+        assert take_orphans(s, "c2", NOW - 10_000, {"n1": {}}, NOW,
+                            lambda node, uid: log.get(uid)) == []
+    with db.session() as s:
+        def row(uid):
+            a, r = s.get(CallAttempt, uid), s.get(CallRecord, uid)
+            segs = [(g.role, g.listened_ms, g.heard_full) for g in r.segments]
+            return a.state, r.outcome, r.answer_ms, r.end_ms, r.hangup_cause, r.precision, segs
+        assert row(heard) == ("finished", "answered", t, t + 5510, 16, "reconstructed",
+                              [("message", 4000, True), ("notice", 1499, False)])
+        assert row(busy) == ("finished", "busy", None, t + 3000, 17, None, [])
+        # measured by the session that resumed it: kept, only the times come from the log
+        assert row(resumed)[:5] == ("finished", "answered", t, t + 9000, 16)
+        assert row(resumed)[6] == [("message", 4000, True)]
+        # Asterisk has no trace of it: unknown, as before
+        assert row(silent)[:2] == ("unknown", "unknown")
+        assert s.scalar(select(func.count()).select_from(CallAttempt)) == 4   # nobody redialed
