@@ -4,8 +4,8 @@ and an incremental file reader; knows nothing of campaigns or the database.
 
 What the node logs: ANSWER, HANGUP (its Q.850 cause and who hung up) and the dialplan's user
 events: ``sc-segment`` before each segment (index and start, on Asterisk's clock), ``sc-lost``
-when the call flow's FastAGI session was lost, ``sc-alone-end`` when the dialplan finished the
-script itself, ``sc-optout`` when the callee pressed the opt-out digit while the dialplan played
+when the call flow's FastAGI session was lost, ``sc-alone`` when no controller took the call back
+and the dialplan began playing the rest itself, ``sc-alone-end`` when it finished the script, ``sc-optout`` when the callee pressed the opt-out digit while the dialplan played
 alone (the controller that reads it stores the opt-out). The unique id is the attempt id (the Originate's ChannelId).
 """
 from __future__ import annotations
@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
-SEGMENT, LOST, ALONE_END, OPTOUT = "sc-segment", "sc-lost", "sc-alone-end", "sc-optout"
+SEGMENT, LOST, ALONE, ALONE_END, OPTOUT = ("sc-segment", "sc-lost", "sc-alone", "sc-alone-end",
+                                          "sc-optout")
 NORMAL_CLEARING = 16
 
 
@@ -39,8 +42,13 @@ class CallFacts:
     ended_by_us: bool | None = None      # our dialplan or call flow hung up (else the far end)
     marks: list[SegmentMark] = field(default_factory=list)
     lost_ms: list[int] = field(default_factory=list)
-    alone_end_ms: int | None = None      # the dialplan played the rest and finished it then
+    alone_ms: int | None = None          # no controller came back: the dialplan played on alone
+    alone_end_ms: int | None = None      # ... and finished the script then
     optout_ms: int | None = None         # the callee opted out while the dialplan played alone
+
+
+# (node name, attempt id) -> what that node logged of the call, or None (no log, no trace)
+FactsOf = Callable[[str, str], "CallFacts | None"]
 
 
 def _ms(value: str) -> int | None:
@@ -96,6 +104,8 @@ def apply_line(calls: dict[str, CallFacts], line: str) -> None:
                 facts.marks.append(SegmentMark(at, int(parts[0]), int(parts[1])))
         elif what == LOST:
             facts.lost_ms.append(at)
+        elif what == ALONE:
+            facts.alone_ms = facts.alone_ms or at
         elif what == ALONE_END:
             facts.alone_end_ms = at
         elif what == OPTOUT:
@@ -120,12 +130,22 @@ class CelLog:
         self._offset = 0
         self._inode: int | None = None
         self._calls: dict[str, CallFacts] = {}
+        self._lock = threading.Lock()     # read from the database thread and the event loop
 
     def facts(self, uniqueid: str) -> CallFacts | None:
-        self.refresh()
-        return self._calls.get(uniqueid)
+        """What the log says of one call so far (a copy), or None: no trace of it."""
+        with self._lock:
+            self._refresh()
+            found = self._calls.get(uniqueid)
+            if found is None:
+                return None
+            return replace(found, marks=list(found.marks), lost_ms=list(found.lost_ms))
 
     def refresh(self) -> None:
+        with self._lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
         try:
             st = os.stat(self.path)
         except OSError:

@@ -39,6 +39,7 @@ SC_ALONE_MS = "SC_ALONE_MS"      # when the dialplan began playing the rest itse
 SC_ALONE_END_MS = "SC_ALONE_END_MS"  # when that playback ended
 SC_OPTOUT_DIGIT = "SC_OPTOUT_DIGIT"  # the campaign's opt-out digit: stops that playback
 SC_OPTOUT_CONFIRM = "SC_OPTOUT_CONFIRM"  # the confirmation prompt played after it
+SC_KEY = "SC_KEY"                # a digit pressed while the dialplan looks for a controller
 # The dialplan subroutine the call flow runs (AGI GOSUB) before each segment: it sets SC_SEG
 # with Asterisk's clock and logs it as a CEL user event.
 SEGMENT_SUB = "sc-segment"

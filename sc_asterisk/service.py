@@ -35,6 +35,7 @@ from .db.session import db_clock_ms
 from .db.models import Campaign, ControllerLease
 from .db.worker import DbWorker
 from .dialer.calls import CallTracker, now_ms
+from .dialer.rebuild import journaling
 from .dialer.reconcile import live_channels, resync, sweep, take_orphans
 from .dialer.scheduler import NodeLink, Scheduler
 from .dialer.states import AttemptState, CampaignStatus, transition
@@ -82,6 +83,9 @@ class Controller:
         self.links = {}
         # Asterisk's own log of each call, read when a dead controller's calls are settled.
         self.cel = {node.name: CelLog(node.cel_file) for node in nodes if node.cel_file}
+        # Read on the database thread; an opt-out it shows (pressed while the dialplan played
+        # a call alone) is journaled as it is read, before its call is settled.
+        self.logged_facts = journaling(self._node_facts, self.optouts.record_logged)
         for node in nodes:
             ami = AmiClient(node.ami_host, node.ami_port, node.ami_user, node.ami_secret,
                             name=node.name)
@@ -92,7 +96,8 @@ class Controller:
         agi_port = agi_port or nodes[0].agi_port
         self.scheduler = Scheduler(self.worker, self.tracker, self.links, self.id, agi_port,
                                    dial_check=self.optouts.guard(dial_check(self.key)),
-                                   metrics=self.metrics, agi_token=self.agi_token)
+                                   metrics=self.metrics, agi_token=self.agi_token,
+                                   facts=self.logged_facts)
         self.agi = AgiServer({"broadcast": BroadcastHandler(self.store, self.optouts,
                                                             self.tracker.agi_started,
                                                             self.tracker.agi_finished),
@@ -241,28 +246,19 @@ class Controller:
         """Adopt or close attempts left in flight by controllers whose heartbeat stopped."""
         channels = {name: (await live_channels(link.ami)) if link.ami.connected else None
                     for name, link in self.links.items()}
-        opted_out: list[str] = []
-
-        def logged_optout(attempt_id: str) -> None:       # on the database thread
-            self.optouts.record_logged(attempt_id)
-            opted_out.append(attempt_id)
-
         adopted = await self.worker.transaction(take_orphans, self.id, self.stale_after_ms,
-                                                channels, now_ms(), self._cel_facts,
-                                                logged_optout)
-        # Opt-outs Asterisk logged while it played a call alone: journaled (and refused by the
-        # dialer) before their call was settled, stored now as a live one is.
-        self.optouts.store(opted_out)
+                                                channels, now_ms(), self.logged_facts)
         for attempt_id, node, answer_ms in adopted:
             self.scheduler.adopt(attempt_id, node, answer_ms)
         # Then what no one else settles: this controller's calls it no longer follows,
         # stale rows no node can be asked about, and unknown calls' slots Asterisk released.
         swept = await self.worker.transaction(sweep, self.id, channels,
-                                              set(self.tracker.flights), now_ms())
+                                              set(self.tracker.flights), now_ms(),
+                                              self.logged_facts)
         for attempt_id, node, answer_ms in swept:
             self.scheduler.adopt(attempt_id, node, answer_ms)
 
-    def _cel_facts(self, node: str, attempt_id: str):
+    def _node_facts(self, node: str, attempt_id: str):
         """What the node's CEL log says of a call (None: no log here, or no trace)."""
         cel = self.cel.get(node)
         return cel.facts(attempt_id) if cel is not None else None

@@ -109,6 +109,8 @@ class OptOuts:
         self._journaling: set[asyncio.Task] = set()
         self._pending: frozenset[str] = frozenset()   # read by the database thread
         self._lock = threading.Lock()       # _pending is also added to from that thread
+        self._logged: set[str] = set()      # opt-outs read from Asterisk's log, journaled
+        self._loop: asyncio.AbstractEventLoop | None = None   # known from replay() on
 
     async def opt_out(self, attempt_id: str) -> None:
         """Make the opt-out durable (journal), then store it in the background. Shielded: a
@@ -136,20 +138,23 @@ class OptOuts:
         await asyncio.wait([storing], timeout=STORE_WAIT_S)
 
     def record_logged(self, attempt_id: str) -> None:
-        """An opt-out found in Asterisk's log (reconciliation, on the database thread): held
-        and journaled at once, so the number is refused before the call is settled; stored by
-        by :meth:`store` (or the next start's :meth:`replay`)."""
+        """An opt-out found in Asterisk's log (pressed while the dialplan played a call alone;
+        read on the database thread): held and journaled at once, so the number is refused
+        before its call is settled, then stored in the background like a live one (or by the
+        next start's :meth:`replay`). Reading the same log entry again does nothing."""
+        with self._lock:
+            if attempt_id in self._logged:
+                return
+            self._logged.add(attempt_id)
         self._hold(attempt_id)
         self.journal.record(attempt_id)
-
-    def store(self, attempt_ids: list[str]) -> None:
-        """Store journaled opt-outs in the background (retried until stored)."""
-        for attempt_id in attempt_ids:
-            self._store_later(attempt_id)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._store_later, attempt_id)
 
     async def replay(self) -> int:
         """Store every journaled opt-out (left by a controller that stopped first); returns
         how many. Waits until all are stored: nobody is dialed before."""
+        self._loop = asyncio.get_running_loop()
         ids = await asyncio.to_thread(self.journal.pending)
         if ids:
             log.warning("storing %d opt-out(s) left in the journal before dialing", len(ids))

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
 from ..callflow.amd import parse_amd
+from ..cel import FactsOf
 from ..db import CallAttempt, CallRecord, Campaign
 from .calls import Flight, now_ms
 from .outcomes import MACHINE, outcome_for
+from .rebuild import add_heard
 from .retries import RetryPolicy
 from .states import AttemptState, CampaignStatus, OriginateResult, transition
 
@@ -23,10 +26,13 @@ AFTER_ORIGINATE = {
 }
 
 
-def finish_attempt(s: Session, flight: Flight, sent: OriginateResult, controller: str
-                   ) -> str | None:
+def finish_attempt(s: Session, flight: Flight, sent: OriginateResult, controller: str,
+                   facts: FactsOf | None = None) -> str | None:
     """Write what happened to an attempt *controller* holds; returns the outcome, or None when
     the attempt is no longer this controller's to finish (nothing is written then).
+    *facts* (node, attempt id -> what the node logged, or None) completes an answered call
+    whose call flow was lost on the way (an adopted call the dialplan played on alone): what
+    was heard, and an opt-out pressed meanwhile (dialer/rebuild.py).
 
     *sent*: what the Originate came to (SENT: it was dialed). NOT_SENT puts the attempt back
     in the queue, as if it had never been claimed: another node may take it.
@@ -66,6 +72,10 @@ def finish_attempt(s: Session, flight: Flight, sent: OriginateResult, controller
         record.hung_up_by = "network"
     if not answered:
         record.hung_up_by = None
+    logged = facts(flight.claim.node, flight.attempt_id) if facts and answered else None
+    if logged is not None and logged.lost_ms:
+        add_heard(s, attempt, replace(logged, answer_ms=logged.answer_ms or record.answer_ms,
+                                      end_ms=logged.end_ms or record.end_ms))
     schedule_retry(s, attempt, outcome)
     return outcome
 

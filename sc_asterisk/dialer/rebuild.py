@@ -7,6 +7,7 @@ Never redialed: a retry needs a controller that saw the call."""
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from ..callflow.reconstruct import reconstruct
 from ..callflow.roles import PLAYED_ROLES
 from ..callflow.store import RECONSTRUCTED, record_play
-from ..cel import CallFacts
+from ..cel import CallFacts, FactsOf
 from ..db import CallAttempt, CallRecord, CampaignSegment, SegmentListen
 from .outcomes import outcome_for
 from .states import AttemptState, transition
@@ -24,8 +25,9 @@ log = logging.getLogger(__name__)
 
 def settle_from_facts(s: Session, attempt: CallAttempt, record: CallRecord | None,
                       facts: CallFacts) -> bool:
-    """Finish *attempt* from Asterisk's facts once they show its end; False (nothing
-    written) when they do not, or another controller settled it first.
+    """Finish *attempt*, which no controller follows any more, from Asterisk's facts once
+    they show its end; False (nothing written) when they do not, or another controller
+    settled it first.
 
     Example: ``settle_from_facts(s, attempt, s.get(CallRecord, attempt.id), cel.facts(attempt.id))``
     """
@@ -39,19 +41,52 @@ def settle_from_facts(s: Session, attempt: CallAttempt, record: CallRecord | Non
     record.answer_ms = facts.answer_ms if answered else None
     record.end_ms = facts.end_ms
     record.hangup_cause, record.hangup_cause_txt = facts.cause, None
-    measured = s.scalar(select(SegmentListen.id).where(SegmentListen.attempt_id == attempt.id)
-                        .limit(1)) is not None
-    if answered and not measured:
-        s.flush()
-        record_play(s, attempt.id, reconstruct(facts, _script(s, attempt.campaign_id)),
-                    RECONSTRUCTED)
-    elif not answered:
+    if not answered:
         record.hung_up_by = None
-    if facts.optout_ms is not None:
-        record.opted_out = True
+    add_heard(s, attempt, facts)
     log.warning("attempt %s: its controller died; settled from Asterisk's log (%s)",
                 attempt.id, record.outcome)
     return True
+
+
+def add_heard(s: Session, attempt: CallAttempt, facts: CallFacts) -> None:
+    """What the callee heard, when the call flow did not measure it to the end (its session
+    was lost and no controller took the call back: the dialplan played on alone), rebuilt from
+    the log (precision ``reconstructed``); and the opt-out the dialplan logged. A play measured
+    to the end (by a resumed session) is kept. Needs
+    the call's end: *facts* without one get it from the caller (``dataclasses.replace``).
+
+    Example: ``add_heard(s, attempt, replace(facts, end_ms=flight.end_ms))``
+    """
+    if facts.answer_ms is None or facts.end_ms is None:
+        return
+    measured = s.scalar(select(SegmentListen.id).where(SegmentListen.attempt_id == attempt.id)
+                        .limit(1)) is not None
+    # A play measured up to the loss of its session, after which the dialplan played on
+    # alone, is incomplete: the log's marks cover the whole call, both parts.
+    if not measured or facts.alone_ms is not None:
+        s.flush()
+        record_play(s, attempt.id, reconstruct(facts, _script(s, attempt.campaign_id)),
+                    RECONSTRUCTED)
+    if facts.optout_ms is not None:
+        record = s.get(CallRecord, attempt.id)
+        if record is not None:
+            record.opted_out = True
+
+
+def journaling(facts: FactsOf, record_optout: Callable[[str], None]) -> FactsOf:
+    """*facts* that hand every opt-out they show to *record_optout* (``OptOuts.record_logged``:
+    journaled, refused by the dialer, then stored) as they are read, before the call they
+    concern is settled: one path for every reader of the log.
+
+    Example: ``facts = journaling(cel_facts, optouts.record_logged)``
+    """
+    def read(node: str, attempt_id: str) -> CallFacts | None:
+        found = facts(node, attempt_id)
+        if found is not None and found.optout_ms is not None:
+            record_optout(attempt_id)
+        return found
+    return read
 
 
 def _script(s: Session, campaign_id: int) -> list[tuple[str, int]]:

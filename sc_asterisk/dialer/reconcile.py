@@ -11,15 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timezone
-from typing import Callable
 
 from sqlalchemy import select
 
 from ..ami import AmiClient
 from ..db import CallAttempt, CallRecord
 from ..db.dialer_queries import orphaned_inflight, take_over
+from ..cel import FactsOf
 from ..errors import AmiError
-from ..cel import CallFacts
 from .calls import CallTracker
 from .rebuild import settle_from_facts
 from .states import INFLIGHT_STATES, AttemptState, transition
@@ -39,8 +38,6 @@ UNFOLLOWED_GRACE_MS = 60_000
 CHANNEL_APPEARS_MS = 15_000
 RESYNC_MAX_DELAY_S = 16.0
 
-FactsOf = Callable[[str, str], "CallFacts | None"]
-
 
 async def live_channels(ami: AmiClient) -> dict[str, str] | None:
     """The node's channels: channel id (our attempt id) -> state ("Up", "Ringing"...), or None
@@ -53,8 +50,7 @@ async def live_channels(ami: AmiClient) -> dict[str, str] | None:
 
 def take_orphans(s, controller_id: str, stale_after_ms: int,
                  channels: dict[str, dict[str, str] | None],
-                 now_ms: int, facts: FactsOf | None = None,
-                 on_optout: Callable[[str], None] | None = None
+                 now_ms: int, facts: FactsOf | None = None
                  ) -> list[tuple[str, str, int | None]]:
     """Adopt or close every orphaned in-flight attempt: those of controllers whose heartbeat
     is older than *stale_after_ms* by the database's clock. Adoption is a conditional UPDATE
@@ -63,9 +59,9 @@ def take_orphans(s, controller_id: str, stale_after_ms: int,
     longer lists is settled from what Asterisk logged of it (*facts*: (node, attempt id) ->
     CallFacts or None, see dialer/rebuild.py), or else becomes ``unknown`` (conditional on the
     controller seen); its channel slot is freed at once when its Originate is older than
-    CHANNEL_APPEARS_MS (else :func:`sweep` frees it later). A call whose log shows an opt-out
-    (pressed while the dialplan played alone) is handed to *on_optout* (its attempt id) before
-    it is settled: the opt-out journal makes it durable, then stores it like a live one."""
+    CHANNEL_APPEARS_MS (else :func:`sweep` frees it later). *facts* journals an opt-out the log
+    shows (pressed while the dialplan played alone) as it reads it, before anything is settled
+    (``Controller.logged_facts``)."""
     adopted = []
     for attempt in orphaned_inflight(s, controller_id, stale_after_ms):
         live = channels.get(attempt.node or "")
@@ -82,10 +78,7 @@ def take_orphans(s, controller_id: str, stale_after_ms: int,
             log.warning("attempt %s re-adopted from a dead controller", attempt.id)
             continue
         record = s.get(CallRecord, attempt.id)
-        logged = facts(attempt.node, attempt.id) if facts is not None and attempt.node else None
-        if logged is not None and logged.optout_ms is not None and on_optout is not None:
-            on_optout(attempt.id)       # durable before the attempt is settled
-        if logged is not None and settle_from_facts(s, attempt, record, logged):
+        if _settle_logged(s, attempt, record, facts):
             continue
         if not _settle_unknown(s, attempt, record):
             continue
@@ -118,7 +111,8 @@ async def resync(tracker: CallTracker, node: str, ami: AmiClient, retry_s: float
 
 
 def sweep(s, controller_id: str, channels: dict[str, dict[str, str] | None],
-          followed: set[str], now_ms: int) -> list[tuple[str, str, int | None]]:
+          followed: set[str], now_ms: int, facts: FactsOf | None = None
+          ) -> list[tuple[str, str, int | None]]:
     """Settle what no one else will (run periodically by the controller, after
     :func:`take_orphans`); returns (attempt id, node, answer ms) of calls to follow again.
 
@@ -161,6 +155,8 @@ def sweep(s, controller_id: str, channels: dict[str, dict[str, str] | None],
             if answer_ms is None and live[attempt.id] == "Up":
                 answer_ms = record.originate_ms if record is not None else now_ms
             adopt.append((attempt.id, attempt.node, answer_ms))
+        elif _settle_logged(s, attempt, record, facts):
+            continue
         elif _settle_unknown(s, attempt, record):
             log.warning("attempt %s: its end was never recorded and its channel is gone: "
                         "unknown", attempt.id)
@@ -180,6 +176,13 @@ def sweep(s, controller_id: str, channels: dict[str, dict[str, str] | None],
         if gone:
             attempt.channel_gone_ms = now_ms
     return adopt
+
+
+def _settle_logged(s, attempt: CallAttempt, record: CallRecord | None,
+                   facts: FactsOf | None) -> bool:
+    """Settle a call no one follows from what its node logged of it, when it logged its end."""
+    logged = facts(attempt.node, attempt.id) if facts is not None and attempt.node else None
+    return logged is not None and settle_from_facts(s, attempt, record, logged)
 
 
 def _settle_unknown(s, attempt: CallAttempt, record: CallRecord | None) -> bool:

@@ -14,6 +14,7 @@ from ..agi import agi_url
 from ..aio import within
 from ..ami import AmiClient
 from ..audio import publish
+from ..cel import FactsOf
 from ..callflow.store import script_key
 from ..db import Campaign
 from ..db.worker import DbWorker
@@ -52,7 +53,7 @@ class Scheduler:
 
     def __init__(self, worker: DbWorker, tracker: CallTracker, links: dict[str, NodeLink],
                  controller_id: str, agi_port: int, dial_check: DialCheck | None = None,
-                 metrics=None, agi_token: str = ""):
+                 metrics=None, agi_token: str = "", facts: FactsOf | None = None):
         self.worker, self.tracker, self.links = worker, tracker, links
         self.agi_port = agi_port
         self.agi_token = agi_token    # the installation's FastAGI token, part of SC_AGI
@@ -61,6 +62,9 @@ class Scheduler:
         # a real controller (the Controller always passes the suppression store's check).
         self.dial_check = dial_check
         self.metrics = metrics
+        # What the nodes logged of each call (their CEL files): completes a call whose call
+        # flow was lost on the way (finish.finish_attempt).
+        self.facts = facts
         self.stopping = asyncio.Event()
         self._freed = asyncio.Event()
         self._calls: set[asyncio.Task] = set()
@@ -175,7 +179,7 @@ class Scheduler:
 
     def _finish(self, flight: Flight, sent: OriginateResult) -> asyncio.Task:
         # A write that must finish: shielded from the call's cancellation, awaited at close.
-        return self.worker.submit(finish_attempt, flight, sent, self.controller_id)
+        return self.worker.submit(finish_attempt, flight, sent, self.controller_id, self.facts)
 
     async def _call(self, claim: Claim) -> None:
         link = self.links[claim.node]

@@ -1,11 +1,15 @@
 """Lab tier: a real Asterisk (the cached Debian sid root) and SIPp callees on loopback."""
+import os
 import shutil
 import subprocess
+import uuid
 
 import pytest
 from harness import reap_started
+from sqlalchemy import create_engine, text
 from sc_asterisk.config import Settings
-from sc_asterisk.keys import key_path
+from sc_asterisk.db import Database
+from sc_asterisk.keys import key_path, read_key, record_key
 
 
 def pytest_collection_modifyitems(items):
@@ -42,3 +46,23 @@ def home(tmp_path, monkeypatch):
     shutil.copy2(key_path(Settings.load()), key_path(Settings.load(home=path)))
     monkeypatch.setenv("SC_ASTERISK_HOME", str(path))
     return path
+
+
+@pytest.fixture
+def pg_db():
+    """A database of the test's own on the PostgreSQL that .ci/run starts, migrated and
+    holding the installation's key check value (as the ``db`` fixture does)."""
+    url = os.environ.get("SC_ASTERISK_TEST_PG")
+    if not url:
+        pytest.fail("SC_ASTERISK_TEST_PG is not set: .ci/run starts PostgreSQL and sets it")
+    name = f"sc_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    database = Database(url.rsplit("/", 1)[0] + "/" + name)
+    database.upgrade()
+    record_key(database, read_key(Settings.load()), "test")
+    yield database
+    database.engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))

@@ -15,27 +15,17 @@ import time
 from collections import Counter
 from datetime import datetime
 
-import uuid
-
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from campaigns import campaign_status, make_campaign, numbers, plan_for
 from harness import kill_9, run_to_end, serve_process, wait_sync
-from sc_asterisk.db import Database
 from sc_asterisk.lab.sipp import CalleePlan, Simulator
 
 # The test prompts (tests/lab/conftest.py): message 4000 ms then notice 3000 ms.
 MSG_MS, SCRIPT_MS = 4000, 7000
 RESUME_MS = 3000                 # the rendered SC_RESUME_MS
 HOLD_MS = 13000                  # every callee listens longer than the script
-
-
-@pytest.fixture
-def home():
-    """The session's installation (tests/conftest.py): the lab node was rendered with its key,
-    so the controllers' token is the one in the node's SC_AGI_ALL."""
-    return os.environ["SC_ASTERISK_HOME"]
 
 
 SHORT_MS = 2500                  # a callee who hangs up mid-message
@@ -223,23 +213,6 @@ def test_kill_9_with_no_controller_the_dialplan_plays_the_rest(lab, db, prompts,
 
 
 
-@pytest.fixture
-def pg_db():
-    url = os.environ.get("SC_ASTERISK_TEST_PG")
-    if not url:
-        pytest.fail("SC_ASTERISK_TEST_PG is not set: .ci/run starts PostgreSQL and sets it")
-    name = f"sc_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    database = Database(url.rsplit("/", 1)[0] + "/" + name)
-    database.upgrade()
-    yield database
-    database.engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-
-
 @pytest.mark.postgres
 def test_two_controllers_kill_one_the_other_resumes_its_calls_and_campaign(lab, pg_db, prompts,
                                                                             tmp_path, home):
@@ -277,8 +250,12 @@ def test_two_controllers_kill_one_the_other_resumes_its_calls_and_campaign(lab, 
     assert precision[(True, "measured")] >= resumed, precision
 
 
+# Killed 1500 ms after the answer; the dialplan searches for a controller until ~4500 ms, then
+# plays alone: the digit comes during the search, or in the dialplan's own playback.
+@pytest.mark.parametrize("dtmf_at_ms", [3000, 6500], ids=["searching", "alone"])
 def test_kill_9_an_optout_pressed_while_the_dialplan_plays_alone_is_kept(lab, db, prompts,
-                                                                         tmp_path, home):
+                                                                         tmp_path, home,
+                                                                         dtmf_at_ms):
     """Severity 1 (issue 14): serve is killed with a call in its message; the dialplan finds
     no controller and plays the rest itself; the callee presses the campaign's opt-out digit
     then. The playback stops, the confirmation plays, Asterisk logs the opt-out; the
@@ -295,7 +272,7 @@ def test_kill_9_an_optout_pressed_while_the_dialplan_plays_alone_is_kept(lab, db
     from campaigns import attempts
     from harness import lab_key
 
-    confirm_ms, dtmf_at_ms, kill_after_ms = 1500, 6500, 1500
+    confirm_ms, kill_after_ms = 1500, 1500
     confirm = tmp_path / "confirm.wav"
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(confirm), "synth",
                     str(confirm_ms / 1000), "sine", "880"], check=True)
@@ -332,7 +309,7 @@ def test_kill_9_an_optout_pressed_while_the_dialplan_plays_alone_is_kept(lab, db
         t = truth[key]
         assert t.ended_by == "caller", t
         assert dtmf_at_ms + confirm_ms - 100 <= t.hold_ms_measured \
-            <= dtmf_at_ms + confirm_ms + 1000, t
+            <= dtmf_at_ms + confirm_ms + 1000, t     # (a search round is heard in 0.3 s)
         assert truth[plain.lstrip("+")].hold_ms_measured >= 8000 + RESUME_MS - 100
         proc = serve_process(db.url, lab, log)
         wait_sync(lambda: campaign_status(db, "crash-opt1") == "completed", 60)
@@ -363,3 +340,68 @@ def test_kill_9_an_optout_pressed_while_the_dialplan_plays_alone_is_kept(lab, db
         invited = {n for _ms, n in sim.invites()}
     assert invited == {plain.lstrip("+")}
     assert (opt, "skipped", "suppressed") in attempts(db, "crash-opt2")
+
+
+def test_kill_9_restarted_while_the_dialplan_plays_alone_an_optout_then_is_kept(
+        lab, db, prompts, tmp_path, home):
+    """Severity 1 (issue 14): serve is killed mid-message; no controller answers within
+    SC_RESUME_MS, so the dialplan plays the rest alone; a controller then starts and adopts
+    the call (its channel is up) while the dialplan still plays it; the callee presses the
+    opt-out digit after that. The call ends on AMI events, and the adopting controller reads
+    the opt-out from Asterisk's log when it settles the call: suppressed, recorded, never
+    dialed again."""
+    from sc_asterisk.audio import import_audio
+    from sc_asterisk.contacts import SuppressionStore
+    from sc_asterisk.db import CallAttempt, CallRecord
+    from sc_asterisk.dialer.lifecycle import set_status
+    from sc_asterisk.dialer.retries import DEFAULT_POLICY
+    from sqlalchemy import select
+    from harness import lab_key
+
+    # intro 1000 + message 4000 + notice 3000 ms. Killed 1500 ms in; alone from ~4500 ms at
+    # the same point; the controller restarts at 5000 ms; the digit comes at 9500 ms (notice).
+    kill_after_ms, restart_at_ms, dtmf_at_ms = 1500, 5000, 9500
+    opt = numbers(77, 1)[0]
+    with db.session() as s:
+        import_audio(s, prompts["intro"], "t-intro")
+        import_audio(s, prompts["intro"], "t-confirm")
+    make_campaign(db, prompts, "crash-opt3", [opt], max_channels=4, cps=10, ring_timeout_s=5,
+                  compliance_profile="fr-cnil", optout_intro="t-intro",
+                  optout_confirm="t-confirm", retry_policy=DEFAULT_POLICY.to_json())
+    set_status(db, "crash-opt3", "running")
+    plan = CalleePlan()
+    plan.add(opt, "dtmf", ring_ms=50, hold_ms=20000, dtmf="9", dtmf_at_ms=dtmf_at_ms)
+    log = open(tmp_path / "serve.log", "wb")
+    key = opt.lstrip("+")
+    with Simulator(plan, lab.ports.callees, tmp_path) as sim:
+        proc = serve_process(db.url, lab, log)
+
+        def answered_ms():
+            t = next((t for t in sim.truth() if t.number == key), None)
+            return None if t is None or t.answer_ms is None else now_ms() - t.answer_ms
+        wait_sync(lambda: (answered_ms() or 0) >= kill_after_ms, 60)
+        kill_9(proc)
+        wait_sync(lambda: answered_ms() >= restart_at_ms, 10)
+        proc = serve_process(db.url, lab, log)
+        wait_sync(lambda: all(t.end_ms for t in sim.truth()), 30)
+        t = sim.truth()[0]
+        assert t.ended_by == "caller", t          # the confirmation, then our BYE
+        assert dtmf_at_ms + 900 <= t.hold_ms_measured <= dtmf_at_ms + 2500, t
+
+        def suppressed():
+            with db.session() as s:
+                return SuppressionStore(s, lab_key()).is_suppressed(opt)
+        wait_sync(lambda: suppressed() is not None, 30)
+        wait_sync(lambda: campaign_status(db, "crash-opt3") == "completed", 60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=40) == 0
+        assert [n for _ms, n in sim.invites()] == [key]
+    serve_log = (tmp_path / "serve.log").read_text(errors="replace")
+    assert "re-adopted from a dead controller" in serve_log      # adopted while it was up
+    assert "resumed at segment" not in serve_log                  # the dialplan played it
+    with db.session() as s:
+        attempt = s.scalar(select(CallAttempt).where(CallAttempt.number == opt))
+        record = s.get(CallRecord, attempt.id)
+        assert attempt.state == "finished" and record.opted_out
+        assert record.precision == "reconstructed"
+        assert {g.role: g.stop_reason for g in record.segments}["notice"] == "dtmf"

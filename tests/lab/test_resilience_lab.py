@@ -6,17 +6,13 @@ import os
 import signal
 import socket
 import urllib.request
-import uuid
 from collections import Counter
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from campaigns import attempts, campaign_status, make_campaign, numbers, plan_for, wait_until
 from harness import kill_9, serve_process, serving, wait_sync
-from sc_asterisk.config import Settings
-from sc_asterisk.keys import read_key, record_key
-from sc_asterisk.db import Database
 from sc_asterisk.dialer.lifecycle import set_status
 from sc_asterisk.lab.sipp import Simulator
 
@@ -87,24 +83,6 @@ def test_asterisk_restart_mid_campaign(lab, db, prompts, tmp_path):
     assert max(invited.values()) == 1           # no duplicate dial
     assert len(invited) >= 30                   # and it went on dialing after the restart
     assert {r[1] for r in attempts(db, "restart")} <= {"finished", "unknown", "failed"}
-
-
-@pytest.fixture
-def pg_db():
-    url = os.environ.get("SC_ASTERISK_TEST_PG")
-    if not url:
-        pytest.fail("SC_ASTERISK_TEST_PG is not set: .ci/run starts PostgreSQL and sets it")
-    name = f"sc_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    database = Database(url.rsplit("/", 1)[0] + "/" + name)
-    database.upgrade()
-    record_key(database, read_key(Settings.load()), "test")   # as the db fixture does
-    yield database
-    database.engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @pytest.mark.postgres

@@ -15,6 +15,7 @@ from sc_asterisk.contacts.suppression import dial_check
 from sc_asterisk.db import AudioAsset, CallAttempt, CallRecord, Contact
 from sc_asterisk.db.worker import DbWorker
 from sc_asterisk.dialer.campaigns import create_campaign, queue_contacts
+from sc_asterisk.dialer.rebuild import journaling
 from sc_asterisk.dialer.reconcile import take_orphans
 from sc_asterisk.dialer.states import AttemptState
 
@@ -69,21 +70,30 @@ def test_an_optout_the_dialplan_logged_is_stored_like_a_live_one(db, tmp_path):
     async def main():
         worker = DbWorker(db)
         optouts = OptOuts(worker, KEY, journal)
+        await optouts.replay()            # as at start (nothing left): storing may begin
+        guarded = optouts.guard(dial_check(KEY))
         seen = []
 
-        def on_optout(attempt_id):
-            optouts.record_logged(attempt_id)
-            seen.append(attempt_id)
+        def cel(node, uid):
+            with db.session() as s:
+                seen.append(("before", guarded(s, s.get(CallAttempt, ids[0]))))
+            return facts if uid == ids[0] else None
 
-        await worker.transaction(take_orphans, "c2", NOW - 10_000, {"n1": {}}, NOW,
-                                 lambda node, uid: facts if uid == ids[0] else None, on_optout)
-        # journaled and refused by the dialer before anything is stored
-        assert journal.pending() == [ids[0]]
+        journaled = journaling(cel, optouts.record_logged)
+
+        def logged(node, uid):
+            found = journaled(node, uid)
+            # refused from the moment the log is read, before the call is settled
+            with db.session() as s:
+                seen.append(("read", guarded(s, s.get(CallAttempt, ids[0])),
+                             s.get(CallAttempt, ids[0]).state))
+            return found
+
+        await worker.transaction(take_orphans, "c2", NOW - 10_000, {"n1": {}}, NOW, logged)
+        assert seen == [("before", None), ("read", "suppressed", "answered")]
+        assert journal.pending() == [ids[0]]       # durable before anything is stored
         with db.session() as s:
-            guarded = optouts.guard(dial_check(KEY))
-            assert guarded(s, s.get(CallAttempt, ids[0])) == "suppressed"
             assert guarded(s, s.get(CallAttempt, ids[1])) is None
-        optouts.store(seen)
         await optouts.close(grace_s=5)
         await worker.close()
 

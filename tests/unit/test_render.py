@@ -110,5 +110,6 @@ def test_a_bad_controller_address_is_refused(address):
 
 def test_the_modules_the_resumption_needs_are_loaded():
     text = render(node())["modules.conf"]
-    for module in ("app_stack", "func_cut", "app_controlplayback", "app_celgenuserevent"):
+    for module in ("app_stack", "func_cut", "app_controlplayback", "app_celgenuserevent",
+                   "app_read"):
         assert f"load => {module}.so" in text
