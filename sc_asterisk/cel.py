@@ -46,6 +46,12 @@ class CallFacts:
     alone_end_ms: int | None = None      # ... and finished the script then
     optout_ms: int | None = None         # the callee opted out while the dialplan played alone
 
+    @property
+    def flow_lost(self) -> bool:
+        """Part of the call went without a call flow: its session was lost, or none answered
+        at all, and the dialplan searched for a controller or played on alone."""
+        return bool(self.lost_ms) or self.alone_ms is not None or self.optout_ms is not None
+
 
 # (node name, attempt id) -> what that node logged of the call, or None (no log, no trace)
 FactsOf = Callable[[str, str], "CallFacts | None"]

@@ -33,6 +33,8 @@ AMDCAUSE = "AMDCAUSE"            # why, e.g. LONGGREETING-2100-1500
 # Calls that outlive their controller (dialplan/sc-dialplan.conf, [sc-resume]).
 SC_AGI_ALL = "SC_AGI_ALL"        # node-wide: every controller's FastAGI address, '&'-separated
 SC_RESUME_MS = "SC_RESUME_MS"    # node-wide: how long the dialplan looks for a controller
+SC_SCRIPT = "SC_SCRIPT"          # the script's files ('&'): the dialplan plays them itself when
+#                                  no controller answers the call at all (set by the Originate)
 SC_SEG = "SC_SEG"                # "index|start ms|path|later paths ('&')": set by [sc-segment]
 SC_LOST_MS = "SC_LOST_MS"        # when (Asterisk's clock, epoch ms) the call flow was lost
 SC_ALONE_MS = "SC_ALONE_MS"      # when the dialplan began playing the rest itself

@@ -142,7 +142,9 @@ class CallTracker:
         of a call comes back to the controller that dialed it, even with several controllers.
         """
         claim = flight.claim
-        variables = {chanvars.SC_AGI: agi_url, chanvars.SC_CAMPAIGN: claim.script_key or str(claim.campaign_id)}
+        variables = {chanvars.SC_AGI: agi_url,
+                     chanvars.SC_CAMPAIGN: claim.script_key or str(claim.campaign_id),
+                     **dict(claim.fallback)}
         amd = parse_amd(claim.amd)
         if amd is not None:
             variables |= {chanvars.SC_AMD: "1", **amd_variables(amd.args)}

@@ -58,6 +58,9 @@ class Claim:
     # Names the campaign's script in the call flow's memory (``callflow.store.script_key``):
     # set by the scheduler, sent as SC_CAMPAIGN.
     script_key: str = ""
+    # What the dialplan needs to play the whole script itself when no controller answers
+    # the call (SC_SCRIPT, SC_OPTOUT_DIGIT, SC_OPTOUT_CONFIRM): set by the scheduler.
+    fallback: tuple[tuple[str, str], ...] = ()
 
     @property
     def channel(self) -> str:

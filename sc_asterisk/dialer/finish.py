@@ -73,7 +73,7 @@ def finish_attempt(s: Session, flight: Flight, sent: OriginateResult, controller
     if not answered:
         record.hung_up_by = None
     logged = facts(flight.claim.node, flight.attempt_id) if facts and answered else None
-    if logged is not None and logged.lost_ms:
+    if logged is not None and logged.flow_lost:
         add_heard(s, attempt, replace(logged, answer_ms=logged.answer_ms or record.answer_ms,
                                       end_ms=logged.end_ms or record.end_ms))
     schedule_retry(s, attempt, outcome)

@@ -10,12 +10,13 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from .. import chanvars
 from ..agi import agi_url
 from ..aio import within
 from ..ami import AmiClient
 from ..audio import publish
 from ..cel import FactsOf
-from ..callflow.store import script_key
+from ..callflow.store import campaign_script, script_key
 from ..db import Campaign
 from ..db.worker import DbWorker
 from ..nodes import NodeInfo
@@ -69,6 +70,7 @@ class Scheduler:
         self._freed = asyncio.Event()
         self._calls: set[asyncio.Task] = set()
         self._published: set[int] = set()
+        self._fallbacks: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
         self._refusals: dict[str, int] = {}
         # Per campaign, the time before which a claim would only return a pacing Wait.
         self._next_token: dict[int, float] = {}
@@ -164,13 +166,30 @@ class Scheduler:
     def _claim(self, s, campaign_id: int, nodes: list[NodeSlot]) -> ClaimResult:
         result = claim_next(s, campaign_id, nodes, self.controller_id, self.dial_check)
         if isinstance(result, Claim):
-            result = replace(result, script_key=script_key(s, campaign_id))
+            key = script_key(s, campaign_id)
+            result = replace(result, script_key=key,
+                             fallback=self._fallback(s, campaign_id, key, result.node))
         if isinstance(result, Done):
             campaign = s.get(Campaign, campaign_id)
             if campaign_may_become(campaign.status, CampaignStatus.COMPLETED):
                 campaign.status = CampaignStatus.COMPLETED
                 log.info("campaign %s completed", campaign.name)
         return result
+
+    def _fallback(self, s, campaign_id: int, key: str, node: str) -> tuple[tuple[str, str], ...]:
+        """The Originate variables with which the dialplan plays the whole script itself if
+        no controller answers the call (``[sc-resume]``): its files as *node* sees them, the
+        opt-out digit and confirmation. Built once per script and node (on the database
+        thread)."""
+        found = self._fallbacks.get((key, node))
+        if found is None:
+            script = campaign_script(s.get(Campaign, campaign_id),
+                                     self.links[node].info.asterisk_sounds_dir)
+            found = ((chanvars.SC_SCRIPT, "&".join(seg.path for seg in script.segments)),
+                     (chanvars.SC_OPTOUT_DIGIT, script.optout_digit or ""),
+                     (chanvars.SC_OPTOUT_CONFIRM, script.optout_confirm or ""))
+            self._fallbacks[(key, node)] = found
+        return found
 
     def _track(self, call) -> None:
         task = asyncio.create_task(call)

@@ -213,6 +213,41 @@ def test_kill_9_with_no_controller_the_dialplan_plays_the_rest(lab, db, prompts,
 
 
 
+
+def test_kill_9_while_calls_ring_the_dialplan_plays_the_whole_script(lab, db, prompts,
+                                                                      tmp_path, home):
+    """serve is killed while its calls ring: they are answered with no controller at all. The
+    dialplan looks for one for SC_RESUME_MS, then plays the whole script itself from the
+    files the Originate gave it (SC_SCRIPT), notice included; the records are rebuilt from
+    Asterisk's log after a restart."""
+    nums = numbers(78, 3)
+    make_campaign(db, prompts, "crash-ring", nums, max_channels=4, cps=10, ring_timeout_s=10)
+    from sc_asterisk.dialer.lifecycle import set_status
+    set_status(db, "crash-ring", "running")
+    plan = CalleePlan()
+    for n in nums:
+        plan.add(n, "answer", ring_ms=2500, hold_ms=HOLD_MS + RESUME_MS)
+    log = open(tmp_path / "serve.log", "wb")
+    with Simulator(plan, lab.ports.callees, tmp_path) as sim:
+        proc = serve_process(db.url, lab, log)
+        wait_sync(lambda: len(sim.invites()) == len(nums), 30)
+        kill_9(proc)
+        assert not any(t.answer_ms for t in sim.truth())          # killed while they rang
+        wait_sync(lambda: len(sim.truth()) == len(nums)
+                  and all(t.end_ms for t in sim.truth()), SCRIPT_MS / 1000 + 20)
+        # the search for a controller, then the whole script, then our BYE
+        truth = check_every_callee_heard_it_all(sim, len(nums), extra_max_ms=RESUME_MS + 700)
+        for t in truth.values():
+            assert t.hold_ms_measured >= SCRIPT_MS + RESUME_MS - 100, t
+        proc = serve_process(db.url, lab, log)
+        wait_sync(lambda: campaign_status(db, "crash-ring") == "completed", 60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=40) == 0
+        assert len(sim.invites()) == len(nums)                    # nobody dialed twice
+    precision = check_cdr_matches_sipp(db, home, tmp_path, "crash-ring", truth, {})
+    assert precision[(False, "reconstructed")] == len(nums), precision
+
+
 @pytest.mark.postgres
 def test_two_controllers_kill_one_the_other_resumes_its_calls_and_campaign(lab, pg_db, prompts,
                                                                             tmp_path, home):

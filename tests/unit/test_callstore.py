@@ -46,7 +46,8 @@ def test_a_prompt_replaced_during_serve_is_played_by_the_next_call(db, tmp_path)
     from sc_asterisk.dialer.calls import CallTracker
     from sc_asterisk.dialer.claim import Claim, NodeSlot, Wait
     from sc_asterisk.dialer.retries import NO_RETRY
-    from sc_asterisk.dialer.scheduler import Scheduler
+    from sc_asterisk.dialer.scheduler import NodeLink, Scheduler
+    from sc_asterisk.nodes import NodeInfo
 
     for name, secs, freq in (("m", 2, 440), ("n", 1, 440), ("m2", 3, 660)):
         subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16",
@@ -66,7 +67,8 @@ def test_a_prompt_replaced_during_serve_is_played_by_the_next_call(db, tmp_path)
     worker = DbWorker(db)
     published = []
     store = CallStore(worker, publish=lambda asset: published.append(asset.sha256))
-    scheduler = Scheduler(worker, CallTracker(), {}, "c1", 4573)
+    node = NodeInfo("n1", "127.0.0.1", 5038, "u", "s", "127.0.0.1", 4573, "/w", "/snd", "lab")
+    scheduler = Scheduler(worker, CallTracker(), {"n1": NodeLink(node, ami=None)}, "c1", 4573)
 
     def claim() -> Claim:
         while True:
@@ -96,4 +98,10 @@ def test_a_prompt_replaced_during_serve_is_played_by_the_next_call(db, tmp_path)
     assert before.segments[0].length_ms == 2000
     assert after.segments[0].length_ms == 3000
     assert after.segments[0].path == f"/snd/sc-{new[:16]}"
+    # What the dialplan plays if no controller answers the call: the same files, as the node
+    # sees them, in order (the replaced prompt included), the opt-out digit and confirmation.
+    for claimed, script in ((first, before), (second, after)):
+        assert dict(claimed.fallback) == {
+            "SC_SCRIPT": "&".join(seg.path for seg in script.segments),
+            "SC_OPTOUT_DIGIT": script.optout_digit, "SC_OPTOUT_CONFIRM": ""}
     assert new in published                                     # put on the nodes first
