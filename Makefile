@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 APT_PACKAGES = debootstrap sip-tester ffmpeg espeak-ng sox sqlite3 postgresql procps
 PYTEST_ARGS ?=
 
-.PHONY: deps install lab demo test test-unit bench bench-quick soak clean
+.PHONY: deps install lab demo test test-unit bench bench-quick soak soak-crash clean
 
 # System packages: installed only when one is missing (needs root and Debian's package mirror).
 deps:
@@ -41,6 +41,14 @@ bench: lab
 
 bench-quick: lab
 	$(BIN)/python -m bench --quick
+
+# Long runs through the lab, never part of `make test`: the 10,000-call soak and the
+# random-kill soak (SC_ASTERISK_SOAK_KILLS, SC_ASTERISK_SOAK_SEED).
+soak: lab
+	SC_ASTERISK_SOAK=1 $(BIN)/pytest -q -s tests/soak/test_soak.py
+
+soak-crash: lab
+	SC_ASTERISK_SOAK=1 $(BIN)/pytest -q -s tests/soak/test_crash_soak.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
