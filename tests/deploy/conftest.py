@@ -10,5 +10,5 @@ import pytest
 def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="deployment test: make test-deploy")
     for item in items:
-        if "deploy" in item.keywords and os.environ.get("SC_ASTERISK_TEST_DEPLOY") != "1":
+        if item.get_closest_marker("deploy") and os.environ.get("SC_ASTERISK_TEST_DEPLOY") != "1":
             item.add_marker(skip)
