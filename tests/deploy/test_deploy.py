@@ -149,6 +149,15 @@ def test_the_readme_deployment_runs_a_campaign_and_keeps_its_data(deploy, tmp_pa
     for step in SETUP:
         d.run(step)
     _health(d)
+    # The AMI user admits the compose network only; the controller runs unprivileged; the
+    # database password is in no container's configuration (environment, labels, command).
+    manager = (DOCKER / "asterisk-etc" / "manager.conf").read_text()
+    assert [ln for ln in manager.splitlines() if ln.startswith(("permit", "deny"))] == \
+        ["deny = 0.0.0.0/0.0.0.0", "permit = 172.28.0.0/255.255.255.0"], manager
+    assert d.run("$ENGINE exec sc-asterisk_controller_1 id -u").strip() == "10001"
+    password = (DOCKER / "secrets" / "postgres_password").read_text().strip()
+    for service in ("postgres", "asterisk", "controller"):
+        assert password not in d.run(f"$ENGINE inspect sc-asterisk_{service}_1")
 
     plan = CalleePlan()
     for number, hold in zip(NUMBERS, HOLDS):
