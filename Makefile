@@ -4,8 +4,12 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 APT_PACKAGES = debootstrap sip-tester ffmpeg espeak-ng sox sqlite3 postgresql procps
 PYTEST_ARGS ?=
+# The deployment test's: rootful podman (runc, cgroupfs), Debian 12's podman-compose, name
+# resolution between containers on a CNI network (dnsname), secrets made with openssl.
+DEPLOY_PACKAGES = podman runc podman-compose golang-github-containernetworking-plugin-dnsname openssl
 
-.PHONY: deps install lab demo test test-unit bench bench-quick soak soak-crash clean
+.PHONY: deps install lab demo test test-unit test-deploy deploy-deps bench bench-quick soak \
+	soak-crash clean
 
 # System packages: installed only when one is missing (needs root and Debian's package mirror).
 deps:
@@ -35,6 +39,19 @@ test: lab
 
 test-unit: install
 	$(BIN)/pytest -q -m "not lab and not postgres"
+
+# The deployment path (docker/, README "Docker"): images built, the compose stack up, a
+# campaign through it, the systemd unit's install steps; ~4 min once the base roots are cached.
+deploy-deps: deps
+	@missing=""; for p in $(DEPLOY_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@test -e /etc/containers/containers.conf || install -m 0644 docker/base/containers.conf /etc/containers/containers.conf
+
+test-deploy: install deploy-deps
+	SC_ASTERISK_TEST_DEPLOY=1 $(BIN)/pytest -q -m deploy tests/deploy $(PYTEST_ARGS)
 
 bench: lab
 	$(BIN)/python -m bench

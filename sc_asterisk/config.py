@@ -1,6 +1,7 @@
 """Installation settings: where state lives, which database, the per-installation secrets.
 
-Everything comes from the environment (``SC_ASTERISK_HOME``, ``SC_ASTERISK_DB``) or CLI options;
+Everything comes from the environment (``SC_ASTERISK_HOME``, ``SC_ASTERISK_DB``, or
+``SC_ASTERISK_DB_FILE`` naming a file that holds the URL: a container's secret) or CLI options;
 nothing is read from the current directory by surprise.
 """
 from __future__ import annotations
@@ -26,7 +27,8 @@ class Settings:
     @classmethod
     def load(cls, db_url: str | None = None, home: str | os.PathLike | None = None) -> "Settings":
         home_path = Path(home or os.environ.get("SC_ASTERISK_HOME") or DEFAULT_HOME)
-        url = db_url or os.environ.get("SC_ASTERISK_DB") or f"sqlite:///{home_path / 'sc-asterisk.db'}"
+        url = (db_url or os.environ.get("SC_ASTERISK_DB") or _url_from_file("SC_ASTERISK_DB_FILE")
+               or f"sqlite:///{home_path / 'sc-asterisk.db'}")
         if "://" not in url:
             raise ConfigError(f"database URL {url!r} has no scheme",
                               fix="use e.g. sqlite:///path/file.db or postgresql://user@host/db")
@@ -47,6 +49,24 @@ class Settings:
         if name == "installation-key":
             raise ValueError("the installation key is read with sc_asterisk.keys.load_key")
         return read_or_create_secret(self.secrets_dir / name, nbytes)
+
+
+def _url_from_file(variable: str) -> str | None:
+    """The database URL held by the file the environment *variable* names (its first line), so
+    that a URL with a password travels as a secret file, never in the environment."""
+    path = os.environ.get(variable)
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            url = handle.readline().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {variable} {path}: {exc.strerror}",
+                          fix="make the file readable by this user, or unset the variable") from None
+    if not url:
+        raise ConfigError(f"{variable} {path} is empty",
+                          fix="write the database URL on its first line") from None
+    return url
 
 
 def open_private(path, mode: str = "w", **kwargs):
