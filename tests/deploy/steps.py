@@ -26,7 +26,8 @@ SETUP = [
     "openssl rand -hex 24 | $COMPOSE run --rm --no-deps -T controller sc-asterisk node add ast1"
     " --ami asterisk --agi controller --ami-secret-file -"
     " --sounds-dir /srv/sc-asterisk/sounds --asterisk-sounds-dir /var/lib/asterisk/sounds/sc"
-    " --config-dir /srv/sc-asterisk/asterisk-etc",
+    " --config-dir /srv/sc-asterisk/asterisk-etc"
+    " --cel-file /srv/sc-asterisk/asterisk-log/sc-cel.json",
     "$COMPOSE run --rm --no-deps -T controller sc-asterisk asterisk render --node ast1 --full"
     " --controller 172.28.0.0/24 --rtp-ports $SC_RTP_PORTS --out /srv/sc-asterisk/asterisk-etc",
     "$COMPOSE up -d",
