@@ -47,6 +47,19 @@ def node_options(edit: bool):
                          help="The node's CEL log (<log dir>/sc-cel.json, see asterisk render) "
                               "as the controller reads it: a restarted controller settles a "
                               "dead one's calls from it." + (" '' forgets it." if edit else "")),
+            click.option("--public-address", metavar="ADDR",
+                         help="Behind NAT: the address carriers reach the node at, put in SDP "
+                              "and Contact (external_media/signaling_address)."
+                              + (" '' forgets it." if edit else "")),
+            click.option("--local-net", "local_nets", multiple=True, metavar="CIDR",
+                         help="Behind NAT: a network the node reaches directly (repeatable)."
+                              + (" Replaces the list." if edit else "")),
+            click.option("--tls-cert", "tls_cert_file", metavar="FILE",
+                         help="Certificate of the TLS transport (a TLS trunk needs it); the "
+                              "same path on the node and here." + (" '' forgets it." if edit
+                                                                  else "")),
+            click.option("--tls-key", "tls_key_file", metavar="FILE",
+                         help="Its private key (mode 0640 or stricter)."),
         ]
         for opt in reversed(opts):
             fn = opt(fn)
@@ -76,6 +89,7 @@ def add(ctx: Context, name: str, ami: str, agi: str, ami_secret_file, trunks, **
     """
     ami_host, ami_port = split_host_port(ami, 5038)
     agi_host, agi_port = split_host_port(agi, 4573)
+    opts["local_nets"] = tuple(opts["local_nets"])
     spec = lib.NodeSpec(name=name, ami_host=ami_host, ami_port=ami_port, agi_host=agi_host,
                         agi_port=agi_port, **opts)
     lib.check_node_spec(spec)  # every field, before asking for the secret
@@ -95,7 +109,7 @@ def edit(ctx: Context, name: str, ami, agi, ami_secret_file, trunks, **opts) -> 
 
     Example: sc-asterisk node edit paris-1 --max-channels 90 --trunk acme --trunk backup
     """
-    changes = {k: v for k, v in opts.items() if v is not None}
+    changes = {k: v for k, v in opts.items() if v is not None and v != ()}
     if ami:
         changes["ami_host"], changes["ami_port"] = split_host_port(ami, 5038)
     if agi:
