@@ -97,7 +97,8 @@ def render_tls_transport(net: NetConf, node: str = "") -> str:
     bind = f"[{net.tls_bind}]" if ":" in net.tls_bind else net.tls_bind
     lines = [f"[{TLS_TRANSPORT}]", "type = transport", "protocol = tls",
              f"bind = {bind}:{net.tls_port}",
-             f"cert_file = {net.tls_cert_file}", f"priv_key_file = {net.tls_key_file}"
-             ] + nat_lines(net)
+             f"cert_file = {net.tls_cert_file}", f"priv_key_file = {net.tls_key_file}",
+             # pjproject's default is TLS 1.0, which carriers (and the lab) refuse
+             "method = tlsv1_2"] + nat_lines(net)
     return "\n; TLS for the trunks that use it (and the SRTP keys they carry)\n" + \
         "\n".join(lines) + "\n"

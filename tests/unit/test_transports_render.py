@@ -74,6 +74,7 @@ def test_a_tls_trunk_brings_the_tls_transport_with_nat_and_srtp_on_its_endpoint(
     assert ("protocol", "tls") in transport and ("bind", "0.0.0.0:5061") in transport
     assert ("cert_file", "/etc/asterisk/keys/n1.crt") in transport
     assert ("priv_key_file", "/etc/asterisk/keys/n1.key") in transport
+    assert ("method", "tlsv1_2") in transport       # pjproject's default would be TLS 1.0
     assert ("external_signaling_address", "198.51.100.7") in transport
     assert [v for k, v in transport if k == "local_net"] == ["10.0.0.0/8", "192.168.1.0/24"]
     secure = dict(section(secs, "secure", "endpoint"))
