@@ -146,7 +146,9 @@ attach(node, Listing("node", lib.list_nodes, _node_table,
               help="Seconds to wait for each answer.")
 @pass_context
 def check(ctx: Context, name: str, agi_bind: str, no_agi: bool, timeout: float) -> None:
-    """Log in over AMI, read the version, check modules, dialplan and the FastAGI path.
+    """Log in over AMI, read the version, check modules, dialplan, NAT (the transports'
+    external address against --public-address) and the FastAGI path; list the caller IDs the
+    node answers (its trunks' --did numbers).
 
     Exit status 0 when everything passes, 1 (with the first failure on the last line) when
     not; a node that cannot be logged into fails with one line saying why.
@@ -155,11 +157,14 @@ def check(ctx: Context, name: str, agi_bind: str, no_agi: bool, timeout: float) 
     """
     from ..agi.auth import derive_token
     with ctx.db().session() as s:
-        info = lib.node_info(lib.get_node(s, name))
+        row = lib.get_node(s, name)
+        info = lib.node_info(row)
+        public, answers = row.public_address, lib.callback_numbers(row)
     try:
         report = asyncio.run(check_node(info, agi_bind=agi_bind, timeout=timeout,
                                         check_agi=not no_agi,
-                                        agi_token=derive_token(ctx.key())))
+                                        agi_token=derive_token(ctx.key()),
+                                        public_address=public, callback_numbers=answers))
     except ScError as exc:
         click.echo(f"node {name}: FAILED: {exc.one_line()}", err=True)
         raise click.exceptions.Exit(1)

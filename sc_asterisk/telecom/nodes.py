@@ -207,6 +207,15 @@ def callback_numbers(node: Node) -> tuple[str, ...]:
     return tuple(dict.fromkeys(d for t in carried_trunks(node) for d in (t.dids or ())))
 
 
+def answering_nodes(session: Session, number: str) -> list[str]:
+    """The enabled nodes that answer *number* (E.164) on their callback line, by name.
+
+    Example: ``answering_nodes(s, "+33162000000")`` -> ``["paris-1"]``
+    """
+    return [n.name for n in list_nodes(session, enabled_only=True)
+            if number in callback_numbers(n)]
+
+
 def describe(node: Node) -> dict[str, str]:
     """A node for humans; the secret is masked and never read."""
     return {"name": node.name, "ami": f"{node.ami_host}:{node.ami_port}",
