@@ -42,6 +42,8 @@ def check_local_nets(values) -> tuple[str, ...]:
     """CIDRs the node reaches without NAT. Example: ``("10.0.0.0/8", "192.168.0.0/16")``."""
     out = []
     for value in values or ():
+        if value == "":
+            continue            # `node edit --local-net ''` clears the list
         try:
             out.append(str(ipaddress.ip_network(str(value).strip(), strict=False)))
         except ValueError:

@@ -53,7 +53,7 @@ def node_options(edit: bool):
                               + (" '' forgets it." if edit else "")),
             click.option("--local-net", "local_nets", multiple=True, metavar="CIDR",
                          help="Behind NAT: a network the node reaches directly (repeatable)."
-                              + (" Replaces the list." if edit else "")),
+                              + (" Replaces the list ('' clears it)." if edit else "")),
             click.option("--tls-cert", "tls_cert_file", metavar="FILE",
                          help="Certificate of the TLS transport (a TLS trunk needs it); the "
                               "same path on the node and here." + (" '' forgets it." if edit
