@@ -1,4 +1,5 @@
-"""telecom: a node's NAT (public address, local networks) and TLS (certificate and key paths),
+"""telecom: a node's NAT (public address, local networks) and TLS (certificate, key and the CA that
+verifies carriers),
 a trunk's SRTP (SDES) and the numbers its carrier delivers to it (the callback lines)
 
 Revision ID: 0010_nat_tls
@@ -20,6 +21,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('local_nets', sa.JSON(), nullable=True))
         batch.add_column(sa.Column('tls_cert_file', sa.String(length=1024), nullable=True))
         batch.add_column(sa.Column('tls_key_file', sa.String(length=1024), nullable=True))
+        batch.add_column(sa.Column('tls_ca_file', sa.String(length=1024), nullable=True))
     with op.batch_alter_table('trunk') as batch:
         batch.add_column(sa.Column('srtp', sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
@@ -31,6 +33,7 @@ def downgrade() -> None:
         batch.drop_column('dids')
         batch.drop_column('srtp')
     with op.batch_alter_table('node') as batch:
+        batch.drop_column('tls_ca_file')
         batch.drop_column('tls_key_file')
         batch.drop_column('tls_cert_file')
         batch.drop_column('local_nets')

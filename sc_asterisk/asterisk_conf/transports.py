@@ -26,6 +26,7 @@ class NetConf:
     local_nets: tuple[str, ...] = ()
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    tls_ca_file: str | None = None
     tls_bind: str = "0.0.0.0"
     tls_port: int = DEFAULT_TLS_PORT
 
@@ -52,15 +53,22 @@ def check_local_nets(values) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def check_tls_files(cert: str | None, key: str | None) -> tuple[str | None, str | None]:
-    """Both or neither; each an absolute path to a regular file; the key readable by no one
-    but its owner and group (mode 0640 or stricter). Raises ConfigError naming the fix."""
+def check_tls_files(cert: str | None, key: str | None, ca: str | None = None
+                    ) -> tuple[str | None, str | None, str | None]:
+    """Certificate and key both or neither, and the CA file only with them; each an absolute
+    path to a regular file; the key readable by no one but its owner and group (mode 0640 or
+    stricter). Raises ConfigError naming the fix."""
     if not cert and not key:
-        return None, None
+        if ca:
+            raise ConfigError("a TLS CA file without a certificate and key",
+                              fix="give --tls-cert FILE and --tls-key FILE too")
+        return None, None, None
     if not cert or not key:
         raise ConfigError("a TLS transport needs both a certificate and its key",
                           fix="give --tls-cert FILE and --tls-key FILE")
-    for path, what in ((cert, "certificate"), (key, "key")):
+    for path, what in ((cert, "certificate"), (key, "key"), (ca, "CA file")):
+        if not path:
+            continue
         if not str(path).startswith("/") or any(c in str(path) for c in "\n\0;[] "):
             raise ConfigError(f"bad TLS {what} path {str(path)[:60]!r}",
                               fix="give an absolute path without spaces, ';' or brackets")
@@ -76,7 +84,7 @@ def check_tls_files(cert: str | None, key: str | None) -> tuple[str | None, str 
     if mode & 0o037:
         raise ConfigError(f"TLS key {key} has mode {mode:04o}: others can read or write it",
                           fix=f"chmod 0640 {key} (owner and Asterisk's group only)")
-    return str(Path(cert)), str(Path(key))
+    return str(Path(cert)), str(Path(key)), str(Path(ca)) if ca else None
 
 
 def nat_lines(net: NetConf) -> list[str]:
@@ -101,6 +109,13 @@ def render_tls_transport(net: NetConf, node: str = "") -> str:
              f"bind = {bind}:{net.tls_port}",
              f"cert_file = {net.tls_cert_file}", f"priv_key_file = {net.tls_key_file}",
              # pjproject's default is TLS 1.0, which carriers (and the lab) refuse
-             "method = tlsv1_2"] + nat_lines(net)
+             "method = tlsv1_2"]
+    if net.tls_ca_file:
+        lines += ["; a carrier whose certificate does not chain to these CAs (or names another",
+                  "; host) is refused", f"ca_list_file = {net.tls_ca_file}", "verify_server = yes"]
+    else:
+        lines += ["; no CA file given (node edit --tls-ca): carriers' certificates are not verified",
+                  "verify_server = no"]
+    lines += nat_lines(net)
     return "\n; TLS for the trunks that use it (and the SRTP keys they carry)\n" + \
         "\n".join(lines) + "\n"

@@ -60,6 +60,9 @@ def node_options(edit: bool):
                                                                   else "")),
             click.option("--tls-key", "tls_key_file", metavar="FILE",
                          help="Its private key (mode 0640 or stricter)."),
+            click.option("--tls-ca", "tls_ca_file", metavar="FILE",
+                         help="CA certificates a TLS carrier's certificate must chain to "
+                              "(verify_server = yes); without it carriers are not verified."),
         ]
         for opt in reversed(opts):
             fn = opt(fn)

@@ -46,6 +46,8 @@ class Node(Base):
     # The TLS transport's certificate and key, as Asterisk reads them (a TLS trunk needs them).
     tls_cert_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     tls_key_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # The CAs a carrier's certificate must chain to (None: carriers are not verified).
+    tls_ca_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     trunks: Mapped[list["Trunk"]] = relationship(secondary=node_trunk, back_populates="nodes",

@@ -53,6 +53,7 @@ class NodeSpec:
     # which checks them): needed when the node carries a TLS trunk.
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    tls_ca_file: str | None = None     # the CAs carriers' certificates must chain to
 
 
 def check_node_spec(spec: NodeSpec) -> NodeSpec:
@@ -62,14 +63,14 @@ def check_node_spec(spec: NodeSpec) -> NodeSpec:
     user = check_username(spec.ami_user)
     if user is None:
         raise ConfigError("empty AMI user", fix="give --ami-user (default sc-controller)")
-    cert, key = check_tls_files(spec.tls_cert_file, spec.tls_key_file)
+    cert, key, ca = check_tls_files(spec.tls_cert_file, spec.tls_key_file, spec.tls_ca_file)
     public = check_public_address(spec.public_address)
     local_nets = check_local_nets(spec.local_nets)
     if local_nets and not public:
         raise ConfigError("local networks without a public address mean nothing to Asterisk",
                           fix="give --public-address too (the node's address as carriers see it)")
     return replace(spec, name=check_name(spec.name, "node"), public_address=public,
-                   local_nets=local_nets, tls_cert_file=cert, tls_key_file=key,
+                   local_nets=local_nets, tls_cert_file=cert, tls_key_file=key, tls_ca_file=ca,
                    ami_host=check_host(spec.ami_host, "AMI host"),
                    ami_port=check_port(spec.ami_port, "AMI port"), ami_user=user,
                    agi_host=check_host(spec.agi_host, "FastAGI host"),
@@ -196,9 +197,10 @@ def node_info(node: Node, trunk: str | None = None) -> NodeInfo:
 def net_conf(node: Node) -> NetConf:
     """The node's NAT and TLS settings for the renderer; the TLS files are checked again (they
     must still exist, the key still private). Example: ``render_trunks(t, net=net_conf(n))``."""
-    cert, key = check_tls_files(node.tls_cert_file, node.tls_key_file)
+    cert, key, ca = check_tls_files(node.tls_cert_file, node.tls_key_file, node.tls_ca_file)
     return NetConf(public_address=node.public_address,
-                   local_nets=tuple(node.local_nets or ()), tls_cert_file=cert, tls_key_file=key)
+                   local_nets=tuple(node.local_nets or ()), tls_cert_file=cert, tls_key_file=key,
+                   tls_ca_file=ca)
 
 
 def callback_numbers(node: Node) -> tuple[str, ...]:
@@ -227,6 +229,7 @@ def describe(node: Node) -> dict[str, str]:
             "public address": node.public_address or "- (no NAT)",
             "local nets": ",".join(node.local_nets or ()) or "-",
             "tls": f"{node.tls_cert_file} {node.tls_key_file}" if node.tls_cert_file else "-",
+            "tls ca": node.tls_ca_file or "- (carriers' certificates not verified)",
             "callback numbers": ",".join(callback_numbers(node)) or "-",
             "enabled": "yes" if node.enabled else "no",
             "trunks": ",".join(t.name for t in node.trunks) or "-"}

@@ -75,6 +75,7 @@ def test_a_tls_trunk_brings_the_tls_transport_with_nat_and_srtp_on_its_endpoint(
     assert ("cert_file", "/etc/asterisk/keys/n1.crt") in transport
     assert ("priv_key_file", "/etc/asterisk/keys/n1.key") in transport
     assert ("method", "tlsv1_2") in transport       # pjproject's default would be TLS 1.0
+    assert ("verify_server", "no") in transport      # no CA given: said so, not left implicit
     assert ("external_signaling_address", "198.51.100.7") in transport
     assert [v for k, v in transport if k == "local_net"] == ["10.0.0.0/8", "192.168.1.0/24"]
     secure = dict(section(secs, "secure", "endpoint"))
@@ -102,8 +103,13 @@ def test_srtp_without_tls_is_refused_since_sdes_keys_would_travel_in_clear(trans
 
 def test_tls_files_must_exist_and_the_key_stay_private(tmp_path):
     cert, key = tls_files(tmp_path)
-    assert check_tls_files(cert, key) == (cert, key)
-    assert check_tls_files(None, None) == (None, None)
+    assert check_tls_files(cert, key) == (cert, key, None)
+    assert check_tls_files(cert, key, cert) == (cert, key, cert)
+    assert check_tls_files(None, None) == (None, None, None)
+    with pytest.raises(ConfigError, match="CA file without"):
+        check_tls_files(None, None, cert)
+    with pytest.raises(ConfigError, match="CA file .* does not exist"):
+        check_tls_files(cert, key, str(tmp_path / "missing-ca.pem"))
     with pytest.raises(ConfigError, match="both"):
         check_tls_files(cert, None)
     with pytest.raises(ConfigError, match="does not exist"):
@@ -114,3 +120,10 @@ def test_tls_files_must_exist_and_the_key_stay_private(tmp_path):
     assert "mode 0644" in str(err.value) and "chmod 0640" in err.value.fix
     with pytest.raises(ConfigError, match="not a regular file"):
         check_tls_files(str(tmp_path), key)
+
+
+def test_a_ca_file_makes_the_tls_transport_verify_carriers(tmp_path):
+    net = NetConf(tls_cert_file="/k/n1.crt", tls_key_file="/k/n1.key", tls_ca_file="/k/ca.pem")
+    text = render_trunks([TrunkConf("secure", "sip.example.net", transport="tls")], net=net)
+    transport = section(read(tmp_path, text), TLS_TRANSPORT, "transport")
+    assert ("ca_list_file", "/k/ca.pem") in transport and ("verify_server", "yes") in transport
