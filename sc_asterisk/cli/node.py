@@ -163,11 +163,13 @@ def check(ctx: Context, name: str, agi_bind: str, no_agi: bool, timeout: float) 
         row = lib.get_node(s, name)
         info = lib.node_info(row)
         public, answers = row.public_address, lib.callback_numbers(row)
+        extra = ("res_srtp",) if any(t.srtp for t in lib.carried_trunks(row)) else ()
     try:
         report = asyncio.run(check_node(info, agi_bind=agi_bind, timeout=timeout,
                                         check_agi=not no_agi,
                                         agi_token=derive_token(ctx.key()),
-                                        public_address=public, callback_numbers=answers))
+                                        public_address=public, callback_numbers=answers,
+                                        extra_modules=extra))
     except ScError as exc:
         click.echo(f"node {name}: FAILED: {exc.one_line()}", err=True)
         raise click.exceptions.Exit(1)

@@ -70,11 +70,13 @@ class CheckReport:
 async def check_node(info: NodeInfo, agi_bind: str = "0.0.0.0", timeout: float = 5.0,
                      check_agi: bool = True, agi_token: str = "",
                      public_address: str | None = None,
-                     callback_numbers: tuple[str, ...] = ()) -> CheckReport:
+                     callback_numbers: tuple[str, ...] = (),
+                     extra_modules: tuple[str, ...] = ()) -> CheckReport:
     """Run every check against *info*. *agi_token* is the installation's FastAGI token, which
     the node's ``SC_AGI`` must carry. *public_address* is the node's (None: not behind NAT):
     every transport Asterisk runs must use it. *callback_numbers* are the caller IDs the node
-    answers (its trunks' numbers), listed. A node that cannot be logged into raises AmiError
+    answers (its trunks' numbers), listed. *extra_modules*: what its trunks need besides
+    (``res_srtp`` for an SRTP trunk). A node that cannot be logged into raises AmiError
     (one line: refused port, no answer, bad credentials); later failures are report items.
 
     Example: ``report = await check_node(node_info(node)); print(report.reason or "ok")``
@@ -83,7 +85,7 @@ async def check_node(info: NodeInfo, agi_bind: str = "0.0.0.0", timeout: float =
     async with ami_link(info, timeout) as ami:
         report.add("ami", True, f"logged in to {info.ami_host}:{info.ami_port} as {info.ami_user}")
         await _check_version(ami, report)
-        await _check_modules(ami, report)
+        await _check_modules(ami, report, REQUIRED_MODULES + tuple(extra_modules))
         await _check_dialplan(ami, info, agi_token, report)
         await _check_nat(ami, public_address, report)
         report.add("callback", True,
@@ -106,9 +108,10 @@ async def _check_version(ami: AmiClient, report: CheckReport) -> None:
         report.add("version", True, text.split(" built by")[0])
 
 
-async def _check_modules(ami: AmiClient, report: CheckReport) -> None:
+async def _check_modules(ami: AmiClient, report: CheckReport,
+                         modules: tuple[str, ...] = REQUIRED_MODULES) -> None:
     missing = []
-    for module in REQUIRED_MODULES:
+    for module in modules:
         try:
             await ami.action({"Action": "ModuleCheck", "Module": module})
         except AmiError:
@@ -117,7 +120,7 @@ async def _check_modules(ami: AmiClient, report: CheckReport) -> None:
         report.add("modules", False,
                    f"not loaded: {', '.join(missing)} (load them in modules.conf)")
     else:
-        report.add("modules", True, f"{len(REQUIRED_MODULES)} required modules loaded")
+        report.add("modules", True, f"{len(modules)} required modules loaded")
 
 
 async def _check_dialplan(ami: AmiClient, info: NodeInfo, agi_token: str,

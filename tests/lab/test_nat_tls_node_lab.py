@@ -39,6 +39,7 @@ def test_node_check_reports_nat_and_lists_callback_numbers(telecom, lab, tmp_pat
         code, out, err = telecom("node", "check", "lab", "--no-agi")
         assert code == 1
         assert "ok   callback  answers +33162000001" in out
+        assert "ok   modules   15 required modules loaded" in out      # res_srtp with them
         assert err.strip() == ("node lab: FAILED: nat: transport-udp has no external address "
                                "(run asterisk render or trunk apply, then restart Asterisk: a "
                                "changed transport is not reloaded)")
