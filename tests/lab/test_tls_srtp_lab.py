@@ -10,6 +10,7 @@ against the node's CA file), Asterisk's SDES offer, its acceptance of the SRTP a
 (media_encryption_optimistic = no: a plain answer would fail the call) and the listened ms;
 the SRTP packets themselves are not decrypted by the far end.
 """
+import shutil
 from contextlib import contextmanager
 
 from sqlalchemy import select
@@ -58,6 +59,7 @@ def tls_trunk(lab, ca_name: str):
         yield cert, key, front_port
     finally:
         trunks_file.unlink()
+        shutil.rmtree(directory)
         lab.down()
         lab.up()
 
