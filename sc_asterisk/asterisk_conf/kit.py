@@ -39,7 +39,7 @@ The modules the project needs (node check verifies them): res_pjsip, chan_pjsip,
 res_pjsip_outbound_registration, res_agi, app_amd, app_playback, pbx_config, func_logic,
 format_wav, codec_alaw, codec_ulaw; for calls that outlive their controller: app_stack,
 func_cut, func_strings, app_controlplayback, app_celgenuserevent, and CEL (cel.conf and
-cel_custom.conf above, res_cdrel_custom, cel_custom).
+cel_custom.conf above, res_cdrel_custom, cel_custom); for a trunk added with --srtp: res_srtp.
 {MANAGER_FILE} and {TRUNKS_FILE} hold secrets: keep them mode 0640, group asterisk.
 """
 

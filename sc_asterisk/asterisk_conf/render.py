@@ -11,6 +11,7 @@ from ..agi.auth import agi_url
 from ..errors import ConfigError
 from ..files import atomic_write
 from ..paths import DIALPLAN_DIR
+from .transports import NetConf, check_local_nets, check_public_address, nat_lines
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -69,6 +70,13 @@ class NodeConfig:
     rtp_end: int = 10999
     cdr_events: bool = True
     endpoints: tuple[SipEndpoint, ...] = field(default_factory=tuple)
+    # Behind NAT: what carriers see (external_*_address) and what is reached directly.
+    public_address: str | None = None
+    local_nets: tuple[str, ...] = ()
+
+    def net(self) -> NetConf:
+        return NetConf(public_address=check_public_address(self.public_address),
+                       local_nets=check_local_nets(self.local_nets))
 
 
 def render(cfg: NodeConfig) -> dict[str, str]:
@@ -101,13 +109,15 @@ def _values(cfg: NodeConfig) -> dict[str, str]:
         raise ConfigError(f"no FastAGI token for node {cfg.node}",
                           fix="render with the installation's token (sc-asterisk asterisk "
                               "render derives it from the installation key)")
-    values = {k: str(v) for k, v in vars(cfg).items() if k not in ("endpoints", "agi_fallbacks")}
+    values = {k: str(v) for k, v in vars(cfg).items()
+              if k not in ("endpoints", "agi_fallbacks", "public_address", "local_nets")}
     values["cdr_events"] = "yes" if cfg.cdr_events else "no"
     values["ami_read"] = ",".join(AMI_READ_CLASSES)
     values["ami_write"] = ",".join(AMI_WRITE_CLASSES)
     for key, value in values.items():
         _check(key, value)
     values["agi_all"] = "&".join(_agi_all(cfg))
+    values["transport_nat"] = "\n".join(nat_lines(cfg.net()))
     return values
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from string import Template
 
 from ..errors import ConfigError
+from .transports import TLS_TRANSPORT, NetConf, render_tls_transport
 
 TEMPLATES = Path(__file__).with_name("templates") / "trunk"
 TRUNKS_FILE = "sc-trunks.conf"
@@ -59,6 +60,7 @@ class TrunkConf:
     caller_id_policy: str = "from"
     context: str = DEFAULT_CONTEXT
     qualify_frequency: int = 60
+    srtp: bool = False
 
 
 def endpoint_name(trunk_name: str) -> str:
@@ -218,18 +220,23 @@ def validate(trunk: TrunkConf) -> TrunkConf:
                           fix="add --username, or use --caller-id-policy from")
     if not isinstance(trunk.qualify_frequency, int) or not 0 <= trunk.qualify_frequency <= 3600:
         raise ConfigError("bad qualify frequency", fix="use 0 to 3600 seconds")
+    if trunk.srtp and trunk.transport != "tls":
+        # SDES puts the SRTP keys in the SDP: over UDP or TCP anyone on the path reads them.
+        raise ConfigError(f"trunk {trunk.name}: SRTP (SDES) needs TLS, which carries its keys",
+                          fix="add --transport tls (the carrier's TLS port, often 5061)")
     return TrunkConf(name=check_name(trunk.name), host=check_host(trunk.host),
                      port=check_port(trunk.port), transport=check_transport(trunk.transport),
                      username=username, secret=secret, register=bool(trunk.register),
                      match=check_match(trunk.match), codecs=check_codecs(trunk.codecs),
                      caller_id_policy=policy, context=check_context(trunk.context),
-                     qualify_frequency=trunk.qualify_frequency)
+                     qualify_frequency=trunk.qualify_frequency, srtp=bool(trunk.srtp))
 
 
 # -- rendering ----------------------------------------------------------------------------------
-def render_trunks(trunks: list[TrunkConf], node: str = "") -> str:
+def render_trunks(trunks: list[TrunkConf], node: str = "", net: NetConf = NetConf()) -> str:
     """The text of ``sc-trunks.conf`` for *trunks*; raises ConfigError (nothing rendered) on a bad
-    value or a duplicate name.
+    value or a duplicate name. When a trunk uses TLS the file also holds the node's TLS
+    transport (*net*: certificate, key, NAT), which that trunk's endpoint names.
 
     Example: ``render_trunks([TrunkConf("acme", "203.0.113.10")], node="paris-1")``
     """
@@ -243,7 +250,8 @@ def render_trunks(trunks: list[TrunkConf], node: str = "") -> str:
     head = (f"{MARKER}{where}: carrier trunks. Do not edit: change them with\n"
             "; `sc-asterisk trunk ...` and run `sc-asterisk trunk apply`.\n"
             f"; Included by pjsip.conf: #tryinclude {TRUNKS_FILE}\n")
-    return head + "".join(_render_one(t) for t in checked)
+    tls = render_tls_transport(net, node) if any(t.transport == "tls" for t in checked) else ""
+    return head + tls + "".join(_render_one(t) for t in checked)
 
 
 def _render_one(t: TrunkConf) -> str:
@@ -273,6 +281,11 @@ def _render_one(t: TrunkConf) -> str:
 
 def _endpoint_options(t: TrunkConf, endpoint: str) -> str:
     lines = []
+    if t.transport == "tls":
+        lines += [f"transport = {TLS_TRANSPORT}"]
+    if t.srtp:
+        lines += ["; SRTP, keys exchanged in the SDP (SDES) over TLS: an unencrypted offer fails.",
+                  "media_encryption = sdes", "media_encryption_optimistic = no"]
     if t.username:
         lines += [f"outbound_auth = {endpoint}-auth", f"from_domain = {t.host}"]
     if t.caller_id_policy == "from":

@@ -64,6 +64,7 @@ def render_cmd(ctx: Context, node_name: str, out_dir: Path, controller: str | No
     with ctx.db().session() as s:
         node = get_node(s, node_name)
         plan = plan_apply(node)
+        public_address, local_nets = node.public_address, tuple(node.local_nets or ())
     info = plan.info
     sip_host, sip_port = split_host_port(sip_bind)
     low, high = _port_range(rtp_ports)
@@ -73,7 +74,8 @@ def render_cmd(ctx: Context, node_name: str, out_dir: Path, controller: str | No
                      agi_host=info.agi_host, agi_port=info.agi_port,
                      agi_token=derive_token(ctx.key()), agi_fallbacks=also,
                      sounds_dir=info.asterisk_sounds_dir, sip_bind=sip_host, sip_port=sip_port,
-                     rtp_start=low, rtp_end=high, mod_dir=mod_dir, **DEBIAN_DIRS)
+                     rtp_start=low, rtp_end=high, mod_dir=mod_dir,
+                     public_address=public_address, local_nets=local_nets, **DEBIAN_DIRS)
     if full:
         files = render(cfg)
         kit = render_kit(cfg, plan.text)

@@ -34,7 +34,8 @@ def campaign() -> None:
               show_default=True, help="fr-cnil: the opt-out intro must come first.")
 @click.option("--trunk", default="lab", show_default=True, help="Trunk the calls go out on.")
 @click.option("--caller-id", metavar="NUMBER", help="Caller-ID presented to callees (its callback "
-              "line plays the campaign too).")
+              "line plays the campaign too). Under fr-cnil: a number of the ranges ARCEP "
+              "decision 2022-1583 reserves for automated calls (01 62, 09 476...), no mobile.")
 @click.option("--max-channels", type=click.IntRange(1, 10000), default=10, show_default=True)
 @click.option("--cps", type=click.FloatRange(0.1, 500), default=5.0, show_default=True,
               help="Calls started per second at most.")
@@ -104,7 +105,7 @@ def queue(ctx: Context, name: str, where: tuple[str, ...], min_age_default: int,
             parse_address_age(max_address_age, c.compliance_profile)
         audience = select_audience(s, filters, date.today(), key=key,
                                    min_age_default=min_age_default, max_address_age=age)
-        added = queue_contacts(s, c, audience.contacts)
+        added = queue_contacts(s, c, audience.contacts, excluded=audience.excluded)
     click.echo(f"{len(audience.members)} matched, {added} attempts queued for {name}")
     if filters.has_area and age is not None:
         click.echo(f"  addresses confirmed more than {age} ago left out "

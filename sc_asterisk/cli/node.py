@@ -47,6 +47,22 @@ def node_options(edit: bool):
                          help="The node's CEL log (<log dir>/sc-cel.json, see asterisk render) "
                               "as the controller reads it: a restarted controller settles a "
                               "dead one's calls from it." + (" '' forgets it." if edit else "")),
+            click.option("--public-address", metavar="ADDR",
+                         help="Behind NAT: the address carriers reach the node at, put in SDP "
+                              "and Contact (external_media/signaling_address)."
+                              + (" '' forgets it." if edit else "")),
+            click.option("--local-net", "local_nets", multiple=True, metavar="CIDR",
+                         help="Behind NAT: a network the node reaches directly (repeatable)."
+                              + (" Replaces the list ('' clears it)." if edit else "")),
+            click.option("--tls-cert", "tls_cert_file", metavar="FILE",
+                         help="Certificate of the TLS transport (a TLS trunk needs it); the "
+                              "same path on the node and here." + (" '' forgets it." if edit
+                                                                  else "")),
+            click.option("--tls-key", "tls_key_file", metavar="FILE",
+                         help="Its private key (mode 0640 or stricter)."),
+            click.option("--tls-ca", "tls_ca_file", metavar="FILE",
+                         help="CA certificates a TLS carrier's certificate must chain to "
+                              "(verify_server = yes); without it carriers are not verified."),
         ]
         for opt in reversed(opts):
             fn = opt(fn)
@@ -76,6 +92,7 @@ def add(ctx: Context, name: str, ami: str, agi: str, ami_secret_file, trunks, **
     """
     ami_host, ami_port = split_host_port(ami, 5038)
     agi_host, agi_port = split_host_port(agi, 4573)
+    opts["local_nets"] = tuple(opts["local_nets"])
     spec = lib.NodeSpec(name=name, ami_host=ami_host, ami_port=ami_port, agi_host=agi_host,
                         agi_port=agi_port, **opts)
     lib.check_node_spec(spec)  # every field, before asking for the secret
@@ -95,7 +112,7 @@ def edit(ctx: Context, name: str, ami, agi, ami_secret_file, trunks, **opts) -> 
 
     Example: sc-asterisk node edit paris-1 --max-channels 90 --trunk acme --trunk backup
     """
-    changes = {k: v for k, v in opts.items() if v is not None}
+    changes = {k: v for k, v in opts.items() if v is not None and v != ()}
     if ami:
         changes["ami_host"], changes["ami_port"] = split_host_port(ami, 5038)
     if agi:
@@ -132,7 +149,9 @@ attach(node, Listing("node", lib.list_nodes, _node_table,
               help="Seconds to wait for each answer.")
 @pass_context
 def check(ctx: Context, name: str, agi_bind: str, no_agi: bool, timeout: float) -> None:
-    """Log in over AMI, read the version, check modules, dialplan and the FastAGI path.
+    """Log in over AMI, read the version, check modules, dialplan, NAT (the transports'
+    external address against --public-address) and the FastAGI path; list the caller IDs the
+    node answers (its trunks' --did numbers).
 
     Exit status 0 when everything passes, 1 (with the first failure on the last line) when
     not; a node that cannot be logged into fails with one line saying why.
@@ -141,11 +160,16 @@ def check(ctx: Context, name: str, agi_bind: str, no_agi: bool, timeout: float) 
     """
     from ..agi.auth import derive_token
     with ctx.db().session() as s:
-        info = lib.node_info(lib.get_node(s, name))
+        row = lib.get_node(s, name)
+        info = lib.node_info(row)
+        public, answers = row.public_address, lib.callback_numbers(row)
+        extra = ("res_srtp",) if any(t.srtp for t in lib.carried_trunks(row)) else ()
     try:
         report = asyncio.run(check_node(info, agi_bind=agi_bind, timeout=timeout,
                                         check_agi=not no_agi,
-                                        agi_token=derive_token(ctx.key())))
+                                        agi_token=derive_token(ctx.key()),
+                                        public_address=public, callback_numbers=answers,
+                                        extra_modules=extra))
     except ScError as exc:
         click.echo(f"node {name}: FAILED: {exc.one_line()}", err=True)
         raise click.exceptions.Exit(1)

@@ -56,6 +56,13 @@ def trunk_options(edit: bool):
             click.option("--billing-increment", "billing_increment_s", type=int,
                          default=None if edit else 1, show_default=not edit,
                          help="Seconds the carrier bills by."),
+            click.option("--srtp/--no-srtp", default=None if edit else False,
+                         help="Encrypt the media (SRTP, keys in the SDP: media_encryption = "
+                              "sdes); needs --transport tls."),
+            click.option("--did", "dids", multiple=True, metavar="NUMBER",
+                         help="A number the carrier delivers on this trunk (repeatable): the "
+                              "callback line of campaigns presenting it."
+                         + (" Replaces the list." if edit else "")),
             click.option("--enable/--disable", "enabled", default=None if edit else True,
                          help="A disabled trunk is not rendered on any node."),
             click.option("--node", "nodes", multiple=True, metavar="NODE",
@@ -89,7 +96,8 @@ def add(ctx: Context, name: str, host_port: str, secret_file, nodes, **opts) -> 
     host, port = split_host_port(host_port)
     secret = _secret(secret_file, ask=bool(opts.get("username")))
     spec = lib.TrunkSpec(name=name, host=host, port=port, secret=secret,
-                         match=tuple(opts.pop("match")), dial_prefix=opts.pop("dial_prefix") or "",
+                         match=tuple(opts.pop("match")), dids=tuple(opts.pop("dids")),
+                         dial_prefix=opts.pop("dial_prefix") or "",
                          **opts)
     lib.check_spec(spec)  # every field, before opening the database
     with ctx.db().session() as s:
@@ -110,8 +118,9 @@ def edit(ctx: Context, name: str, host_port, secret_file, nodes, new_secret: boo
     Example: sc-asterisk trunk edit acme --cps 10 --codecs alaw,ulaw --node paris-1 --node lyon-1
     """
     changes = {k: v for k, v in opts.items() if v is not None and v != ()}
-    if "match" in changes:
-        changes["match"] = tuple(changes["match"])
+    for key in ("match", "dids"):
+        if key in changes:
+            changes[key] = tuple(changes[key])
     if host_port is not None:
         changes["host"], changes["port"] = split_host_port(host_port)
     if secret_file is not None or new_secret:

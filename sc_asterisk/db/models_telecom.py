@@ -40,6 +40,14 @@ class Node(Base):
     config_dir: Mapped[str] = mapped_column(String(1024))  # where rendered include files go
     # The node's CEL log as the controller reads it (None: not readable from the controller).
     cel_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # Behind NAT: the address carriers reach the node at, and the networks reached directly.
+    public_address: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    local_nets: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    # The TLS transport's certificate and key, as Asterisk reads them (a TLS trunk needs them).
+    tls_cert_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    tls_key_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # The CAs a carrier's certificate must chain to (None: carriers are not verified).
+    tls_ca_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     trunks: Mapped[list["Trunk"]] = relationship(secondary=node_trunk, back_populates="nodes",
@@ -69,6 +77,10 @@ class Trunk(Base):
     dial_prefix: Mapped[str] = mapped_column(String(16), default="")
     rate_per_minute: Mapped[Decimal | None] = mapped_column(Numeric(10, 5), nullable=True)
     billing_increment_s: Mapped[int] = mapped_column(Integer, default=1)
+    # SRTP with SDES keys (media_encryption = sdes): only over TLS, which carries the keys.
+    srtp: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The numbers the carrier delivers on this trunk (E.164): the callback lines it answers.
+    dids: Mapped[list | None] = mapped_column(JSON, nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     nodes: Mapped[list[Node]] = relationship(secondary=node_trunk, back_populates="trunks",

@@ -12,11 +12,13 @@ from ..db import (AudioAsset, CallAttempt, CallRecord, Campaign, CampaignSegment
                   SegmentListen)
 from ..callflow.amd import parse_amd
 from ..callflow.roles import CONFIRM_ROLE, PLAYED_ROLES, VOICEMAIL_ROLE
-from ..contacts.numbers import to_e164
+from ..contacts.callerid import check_caller_id, serves
+from ..db.models_telecom import Trunk
 from ..errors import ConfigError, NotFound
 from .windows import parse_window
 
 PROFILES = ("fr-cnil", "basic")
+LAB_TRUNK = "lab"   # the lab's SIPp callees (lab.instance.LabInstance.CALLEES_ENDPOINT)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
@@ -56,8 +58,10 @@ def create_campaign(s: Session, name: str, message: str, notice: str,
     parse_amd(settings.get("amd_policy"))
     check_profile(compliance_profile, [r for r, _ in roles])
     if settings.get("caller_id") is not None:
-        # The callback line matches callers on it, so it is stored as E.164 (NumberRejected)
-        settings["caller_id"] = to_e164(settings["caller_id"])
+        # The callback line matches callers on it, so it is stored as E.164; the profile's
+        # numbering plan says which numbers an automated campaign may present.
+        settings["caller_id"] = check_caller_id(compliance_profile, settings["caller_id"],
+                                                lab_trunk=is_lab_trunk(s, settings.get("trunk")))
     if settings.get("windows"):
         for line in settings["windows"].splitlines():
             parse_window(line)          # refuse a bad window now, not at the first dial
@@ -73,6 +77,12 @@ def create_campaign(s: Session, name: str, message: str, notice: str,
     return campaign
 
 
+def is_lab_trunk(s: Session, trunk: str | None) -> bool:
+    """The lab's callee endpoint (the default trunk), unless a carrier trunk took its name."""
+    return (trunk or LAB_TRUNK) == LAB_TRUNK and \
+        s.scalar(select(Trunk.id).where(Trunk.name == LAB_TRUNK)) is None
+
+
 def get_campaign(s: Session, name: str) -> Campaign:
     campaign = s.scalar(select(Campaign).where(Campaign.name == name))
     if campaign is None:
@@ -85,13 +95,21 @@ def list_campaigns(s: Session) -> list[Campaign]:
     return list(s.scalars(select(Campaign).order_by(Campaign.id)))
 
 
-def queue_contacts(s: Session, campaign: Campaign, contact_ids: Iterable[int]) -> int:
-    """Queue one attempt per contact not already queued or dialed in this campaign."""
+def queue_contacts(s: Session, campaign: Campaign, contact_ids: Iterable[int],
+                   excluded: Counter | None = None) -> int:
+    """Queue one attempt per contact not already queued or dialed in this campaign. Contacts
+    the campaign's caller ID may not call (the profile's numbering plan: under fr-cnil an
+    overseas callee needs its territory's range) are counted in *excluded* as
+    ``caller-id-territory``."""
     already = set(s.scalars(select(CallAttempt.contact_id)
                             .where(CallAttempt.campaign_id == campaign.id)))
     added = 0
     for contact in s.scalars(select(Contact).where(Contact.id.in_(list(contact_ids)))):
         if contact.id in already:
+            continue
+        if not serves(campaign.compliance_profile, campaign.caller_id, contact.e164):
+            if excluded is not None:
+                excluded["caller-id-territory"] += 1
             continue
         s.add(CallAttempt(campaign_id=campaign.id, contact_id=contact.id, number=contact.e164,
                           trunk=campaign.trunk))

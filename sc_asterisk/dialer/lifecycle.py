@@ -1,9 +1,11 @@
 """Campaign lifecycle: draft → running → paused → completed / cancelled."""
 from __future__ import annotations
 
+from ..contacts.callerid import PLANS
 from ..db.dialer_queries import cancel_queued
 from ..errors import ConfigError
-from .campaigns import check_profile, get_campaign
+from ..telecom.nodes import answering_nodes
+from .campaigns import check_profile, get_campaign, is_lab_trunk
 from .states import CampaignStatus, campaign_may_become
 
 
@@ -21,7 +23,29 @@ def set_status(db, name: str, status: str) -> str:
                               fix="see: sc-asterisk campaign status " + name)
         if status == CampaignStatus.RUNNING:
             check_profile(campaign.compliance_profile, [seg.role for seg in campaign.segments])
+            check_callback_line(s, campaign)
         campaign.status = status
         if status == CampaignStatus.CANCELLED:
             cancel_queued(s, campaign.id)
         return status
+
+
+def check_callback_line(s, campaign) -> None:
+    """Under a profile with caller-ID rules (fr-cnil) the callee must be able to call the
+    number back and object: some enabled node must answer the campaign's caller ID on its
+    callback line (a trunk it carries lists it with --did). The lab trunk answers every
+    number. A campaign without a caller ID presents the trunk's own number, which is not
+    checked here.
+
+    Example: ``check_callback_line(s, get_campaign(s, "muni"))``
+    """
+    if PLANS.get(campaign.compliance_profile) is None or campaign.caller_id is None \
+            or is_lab_trunk(s, campaign.trunk):
+        return
+    if not answering_nodes(s, campaign.caller_id):
+        raise ConfigError(
+            f"no node answers caller ID {campaign.caller_id}: under "
+            f"{campaign.compliance_profile} callees must be able to call back and object",
+            fix=f"list it on a trunk an enabled node carries: sc-asterisk trunk edit "
+                f"{campaign.trunk} --did {campaign.caller_id} (the list is replaced: repeat "
+                "the trunk's other numbers)")

@@ -200,8 +200,50 @@ def _udp_port_bound(host: str, port: int) -> bool:
         return False
 
 
-def check_port_free(host: str, port: int) -> None:
-    """LabError naming the port when some socket already holds UDP host:port."""
+def _tcp_port_listening(host: str, port: int) -> bool:
+    """True when some socket listens on TCP host:port (state 0A in /proc/net/tcp)."""
+    want = f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
+    wildcard = f"00000000:{port:04X}"
+    try:
+        with open("/proc/net/tcp", encoding="ascii") as table:
+            next(table)
+            return any(f[1] in (want, wildcard) and f[3] == "0A"
+                       for f in (line.split() for line in table))
+    except OSError:
+        return False
+
+
+def srtp_callee_scenario(workdir: Path, key: bytes | None = None) -> Path:
+    """A copy of the callee scenario whose answer accepts SRTP: ``RTP/SAVP`` and an SDES
+    ``a=crypto`` line (AES_CM_128_HMAC_SHA1_80, the suite every SRTP peer offers first).
+    SIPp itself neither encrypts nor decrypts: the answer only negotiates SRTP, so an
+    ``answer`` callee (no RTP sent) is what it fits.
+
+    Example: ``Simulator(plan, 5070, tmp, scenario=srtp_callee_scenario(tmp), transport="tcp")``
+    """
+    import base64
+    inline = base64.b64encode(key if key is not None else os.urandom(30)).decode()
+    text = CALLEE_SCENARIO.read_text()
+    plain = "m=audio [media_port] RTP/AVP 8 0 101"
+    if plain not in text:
+        raise LabError("callee.xml's SDP answer changed", fix="update srtp_callee_scenario")
+    text = text.replace(plain, "m=audio [media_port] RTP/SAVP 8 0 101\n"
+                               f"      a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{inline}")
+    # relative media paths are looked up next to the scenario: make them absolute
+    text = text.replace('"../media/', f'"{MEDIA_DIR}/')
+    path = Path(workdir) / "callee-srtp.xml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def check_port_free(host: str, port: int, transport: str = "udp") -> None:
+    """LabError naming the port when some socket already holds host:port (UDP or TCP)."""
+    if transport == "tcp":
+        if _tcp_port_listening(host, port):
+            raise LabError(f"TCP {host}:{port} is already in use",
+                           fix="stop what listens there or pick another port")
+        return
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         probe.bind((host, port))
@@ -226,7 +268,14 @@ class Simulator:
     """
 
     def __init__(self, plan: CalleePlan, port: int, workdir: Path, host: str = "127.0.0.1",
-                 media_port: int | None = None):
+                 media_port: int | None = None, transport: str = "udp",
+                 scenario: Path = CALLEE_SCENARIO):
+        if transport not in ("udp", "tcp"):
+            raise ConfigError(f"unknown SIPp transport {transport!r}",
+                              fix="use udp or tcp (this SIPp has no TLS: put a TLS relay in "
+                                  "front of a tcp callee)")
+        self.transport = transport
+        self.scenario = Path(scenario)
         self.plan = plan
         self.port = port
         self.host = host
@@ -242,7 +291,8 @@ class Simulator:
         """The SIPp command line of a run (the next one by default)."""
         run = self._runs + 1 if run is None else run
         return [
-            find_sipp(), "-sf", str(CALLEE_SCENARIO),
+            find_sipp(), "-sf", str(self.scenario),
+            "-t", "u1" if self.transport == "udp" else "t1",
             "-inf", PLAN_CSV, "-infindex", PLAN_CSV, "0",
             "-i", self.host, "-p", str(self.port),
             "-mi", self.host, "-mp", str(self.media_port),
@@ -282,7 +332,7 @@ class Simulator:
         if raw and os.geteuid() != 0:
             raise LabError(f"{' and '.join(raw)} callees need SIPp to open a raw socket",
                            fix="run the lab as root (or setcap cap_net_raw+ep on sipp)")
-        check_port_free(self.host, self.port)
+        check_port_free(self.host, self.port, self.transport)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.plan.write_csv(self.workdir / PLAN_CSV)
         self._runs += 1
@@ -292,7 +342,8 @@ class Simulator:
                                           stdout=sink, stderr=subprocess.STDOUT,
                                           start_new_session=True)
         deadline = time.monotonic() + timeout
-        while not _udp_port_bound(self.host, self.port):
+        bound = _udp_port_bound if self.transport == "udp" else _tcp_port_listening
+        while not bound(self.host, self.port):
             if self._proc.poll() is not None:
                 self._proc = None
                 raise LabError(f"sipp exited at start: {self._last_error(out)}",

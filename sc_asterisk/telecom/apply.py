@@ -18,7 +18,7 @@ from ..errors import AmiError, ConfigError
 from ..files import atomic_writer
 from ..nodes import NodeInfo
 from .link import ami_link, cli
-from .nodes import carried_trunks, node_info
+from .nodes import carried_trunks, net_conf, node_info
 from .pjsip_status import parse_registrations
 from .trunks import trunk_conf
 
@@ -46,7 +46,7 @@ def plan_apply(node: Node) -> ApplyPlan:
     Example: ``plan = plan_apply(get_node(s, "paris-1")); write_plan(plan)``
     """
     trunks = carried_trunks(node)
-    text = render_trunks([trunk_conf(t) for t in trunks], node=node.name)
+    text = render_trunks([trunk_conf(t) for t in trunks], node=node.name, net=net_conf(node))
     return ApplyPlan(node.name, node_info(node), Path(node.config_dir) / TRUNKS_FILE, text,
                      tuple(t.name for t in trunks), tuple(t.name for t in trunks if t.register))
 

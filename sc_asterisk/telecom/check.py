@@ -27,6 +27,7 @@ from ..chanvars import SC_AGI, SC_SOUNDS
 from ..errors import AmiError, ScError
 from ..nodes import NodeInfo
 from .link import ami_link, cli
+from .pjsip_status import nat_mismatches, parse_parameters, parse_transports
 
 REQUIRED_MODULES = (
     "res_pjsip", "res_pjsip_session", "chan_pjsip", "res_pjsip_outbound_registration",
@@ -67,10 +68,16 @@ class CheckReport:
 
 
 async def check_node(info: NodeInfo, agi_bind: str = "0.0.0.0", timeout: float = 5.0,
-                     check_agi: bool = True, agi_token: str = "") -> CheckReport:
+                     check_agi: bool = True, agi_token: str = "",
+                     public_address: str | None = None,
+                     callback_numbers: tuple[str, ...] = (),
+                     extra_modules: tuple[str, ...] = ()) -> CheckReport:
     """Run every check against *info*. *agi_token* is the installation's FastAGI token, which
-    the node's ``SC_AGI`` must carry. A node that cannot be logged into raises AmiError (one
-    line: refused port, no answer, bad credentials); later failures are report items.
+    the node's ``SC_AGI`` must carry. *public_address* is the node's (None: not behind NAT):
+    every transport Asterisk runs must use it. *callback_numbers* are the caller IDs the node
+    answers (its trunks' numbers), listed. *extra_modules*: what its trunks need besides
+    (``res_srtp`` for an SRTP trunk). A node that cannot be logged into raises AmiError
+    (one line: refused port, no answer, bad credentials); later failures are report items.
 
     Example: ``report = await check_node(node_info(node)); print(report.reason or "ok")``
     """
@@ -78,8 +85,13 @@ async def check_node(info: NodeInfo, agi_bind: str = "0.0.0.0", timeout: float =
     async with ami_link(info, timeout) as ami:
         report.add("ami", True, f"logged in to {info.ami_host}:{info.ami_port} as {info.ami_user}")
         await _check_version(ami, report)
-        await _check_modules(ami, report)
+        await _check_modules(ami, report, REQUIRED_MODULES + tuple(extra_modules))
         await _check_dialplan(ami, info, agi_token, report)
+        await _check_nat(ami, public_address, report)
+        report.add("callback", True,
+                   f"answers {', '.join(callback_numbers)}" if callback_numbers else
+                   "answers no caller ID (a campaign under fr-cnil needs one: "
+                   "sc-asterisk trunk edit TRUNK --did NUMBER)")
         if check_agi:
             await _check_fastagi(ami, info, agi_bind, timeout, agi_token, report)
     return report
@@ -96,9 +108,10 @@ async def _check_version(ami: AmiClient, report: CheckReport) -> None:
         report.add("version", True, text.split(" built by")[0])
 
 
-async def _check_modules(ami: AmiClient, report: CheckReport) -> None:
+async def _check_modules(ami: AmiClient, report: CheckReport,
+                         modules: tuple[str, ...] = REQUIRED_MODULES) -> None:
     missing = []
-    for module in REQUIRED_MODULES:
+    for module in modules:
         try:
             await ami.action({"Action": "ModuleCheck", "Module": module})
         except AmiError:
@@ -107,7 +120,7 @@ async def _check_modules(ami: AmiClient, report: CheckReport) -> None:
         report.add("modules", False,
                    f"not loaded: {', '.join(missing)} (load them in modules.conf)")
     else:
-        report.add("modules", True, f"{len(REQUIRED_MODULES)} required modules loaded")
+        report.add("modules", True, f"{len(modules)} required modules loaded")
 
 
 async def _check_dialplan(ami: AmiClient, info: NodeInfo, agi_token: str,
@@ -138,6 +151,21 @@ async def _check_dialplan(ami: AmiClient, info: NodeInfo, agi_token: str,
     else:
         report.add("dialplan", True, f"contexts {', '.join(REQUIRED_CONTEXTS)}; "
                                      f"{SC_AGI}={_masked(expected[SC_AGI], agi_token)}")
+
+
+async def _check_nat(ami: AmiClient, public: str | None, report: CheckReport) -> None:
+    """The external addresses Asterisk's transports run with against the node's public one."""
+    transports = {}
+    for name in parse_transports(await cli(ami, "pjsip show transports")):
+        transports[name] = parse_parameters(await cli(ami, f"pjsip show transport {name}"))
+    problems = nat_mismatches(transports, public)
+    if problems:
+        report.add("nat", False, "; ".join(problems) + " (run asterisk render or trunk apply, "
+                                 "then restart Asterisk: a changed transport is not reloaded)")
+    elif public:
+        report.add("nat", True, f"{len(transports)} transport(s) announce {public}")
+    else:
+        report.add("nat", True, "no public address (not behind NAT)")
 
 
 async def _check_fastagi(ami: AmiClient, info: NodeInfo, agi_bind: str, timeout: float,

@@ -9,6 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..asterisk_conf.transports import (NetConf, check_local_nets, check_public_address,
+                                        check_tls_files)
 from ..asterisk_conf.trunks import (check_host, check_name, check_port, check_secret,
                                     check_username, endpoint_name)
 from ..db.models_telecom import Node, Trunk
@@ -44,6 +46,14 @@ class NodeSpec:
     # The node's CEL log (<log dir>/sc-cel.json, asterisk render writes cel_custom.conf) as the
     # controller reads it: a restarted controller settles a dead one's calls from it.
     cel_file: str | None = None
+    # Behind NAT: the address carriers reach the node at, and networks reached without NAT.
+    public_address: str | None = None
+    local_nets: tuple[str, ...] = ()
+    # The TLS transport's certificate and key (paths valid on the node and on the controller,
+    # which checks them): needed when the node carries a TLS trunk.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_ca_file: str | None = None     # the CAs carriers' certificates must chain to
 
 
 def check_node_spec(spec: NodeSpec) -> NodeSpec:
@@ -53,7 +63,14 @@ def check_node_spec(spec: NodeSpec) -> NodeSpec:
     user = check_username(spec.ami_user)
     if user is None:
         raise ConfigError("empty AMI user", fix="give --ami-user (default sc-controller)")
-    return replace(spec, name=check_name(spec.name, "node"),
+    cert, key, ca = check_tls_files(spec.tls_cert_file, spec.tls_key_file, spec.tls_ca_file)
+    public = check_public_address(spec.public_address)
+    local_nets = check_local_nets(spec.local_nets)
+    if local_nets and not public:
+        raise ConfigError("local networks without a public address mean nothing to Asterisk",
+                          fix="give --public-address too (the node's address as carriers see it)")
+    return replace(spec, name=check_name(spec.name, "node"), public_address=public,
+                   local_nets=local_nets, tls_cert_file=cert, tls_key_file=key, tls_ca_file=ca,
                    ami_host=check_host(spec.ami_host, "AMI host"),
                    ami_port=check_port(spec.ami_port, "AMI port"), ami_user=user,
                    agi_host=check_host(spec.agi_host, "FastAGI host"),
@@ -177,6 +194,30 @@ def node_info(node: Node, trunk: str | None = None) -> NodeInfo:
                     trunks=tuple(t.name for t in carried), cel_file=node.cel_file)
 
 
+def net_conf(node: Node) -> NetConf:
+    """The node's NAT and TLS settings for the renderer; the TLS files are checked again (they
+    must still exist, the key still private). Example: ``render_trunks(t, net=net_conf(n))``."""
+    cert, key, ca = check_tls_files(node.tls_cert_file, node.tls_key_file, node.tls_ca_file)
+    return NetConf(public_address=node.public_address,
+                   local_nets=tuple(node.local_nets or ()), tls_cert_file=cert, tls_key_file=key,
+                   tls_ca_file=ca)
+
+
+def callback_numbers(node: Node) -> tuple[str, ...]:
+    """The caller IDs *node* answers: the numbers its enabled trunks' carriers deliver to it
+    (every trunk's inbound calls go to the callback context). Example: ``("+33162000000",)``."""
+    return tuple(dict.fromkeys(d for t in carried_trunks(node) for d in (t.dids or ())))
+
+
+def answering_nodes(session: Session, number: str) -> list[str]:
+    """The enabled nodes that answer *number* (E.164) on their callback line, by name.
+
+    Example: ``answering_nodes(s, "+33162000000")`` -> ``["paris-1"]``
+    """
+    return [n.name for n in list_nodes(session, enabled_only=True)
+            if number in callback_numbers(n)]
+
+
 def describe(node: Node) -> dict[str, str]:
     """A node for humans; the secret is masked and never read."""
     return {"name": node.name, "ami": f"{node.ami_host}:{node.ami_port}",
@@ -185,6 +226,11 @@ def describe(node: Node) -> dict[str, str]:
             "max channels": str(node.max_channels), "sounds dir": node.sounds_dir,
             "asterisk sounds dir": node.asterisk_sounds_dir, "config dir": node.config_dir,
             "cel file": node.cel_file or "- (calls a dead controller left are unknown)",
+            "public address": node.public_address or "- (no NAT)",
+            "local nets": ",".join(node.local_nets or ()) or "-",
+            "tls": f"{node.tls_cert_file} {node.tls_key_file}" if node.tls_cert_file else "-",
+            "tls ca": node.tls_ca_file or "- (carriers' certificates not verified)",
+            "callback numbers": ",".join(callback_numbers(node)) or "-",
             "enabled": "yes" if node.enabled else "no",
             "trunks": ",".join(t.name for t in node.trunks) or "-"}
 

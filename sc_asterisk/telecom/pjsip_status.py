@@ -104,3 +104,49 @@ def _rtt(text: str) -> float | None:
     except ValueError:
         return None
     return None if math.isnan(value) else value
+
+
+_TRANSPORT = re.compile(r"^\s*Transport:\s+(?P<name>[^\s<]+)\s+(?P<type>[a-z]+)\s")
+_PARAMETER = re.compile(r"^\s(?P<name>[a-z_0-9]+)\s+:\s?(?P<value>.*?)\s*$")
+
+
+def parse_transports(text) -> list[str]:
+    """Transport names from ``pjsip show transports``. Example: ``["transport-udp"]``."""
+    return [m["name"] for line in command_text(text).splitlines()
+            if (m := _TRANSPORT.match(line))]
+
+
+def parse_parameters(text) -> dict[str, list[str]]:
+    """``ParameterName : ParameterValue`` lines of ``pjsip show transport NAME`` (or of an
+    endpoint): every value of a name, in order. Example: ``params["external_media_address"]``."""
+    params: dict[str, list[str]] = {}
+    for line in command_text(text).splitlines():
+        m = _PARAMETER.match(line)
+        if m and m["name"] != "parametername":
+            params.setdefault(m["name"], []).append(m["value"])
+    return params
+
+
+def nat_mismatches(transports: dict[str, dict[str, list[str]]], public: str | None
+                   ) -> list[str]:
+    """What differs between each transport's external addresses (as Asterisk runs them) and
+    the node's public address (None: the node says it is not behind NAT).
+
+    Example: ``nat_mismatches({"transport-udp": params}, "198.51.100.7")`` ->
+    ``["transport-udp has no external address"]``
+    """
+    problems = []
+    for name, params in transports.items():
+        got = {key: (params.get(key) or [""])[0] for key in
+               ("external_signaling_address", "external_media_address")}
+        if public is None:
+            extra = sorted({v for v in got.values() if v})
+            if extra:
+                problems.append(f"{name} has external address {', '.join(extra)}, the node "
+                                "has no public address")
+        elif not any(got.values()):
+            problems.append(f"{name} has no external address")
+        elif set(got.values()) != {public}:
+            problems.append(f"{name} has external address "
+                            f"{'/'.join(sorted(set(got.values())))}, the node says {public}")
+    return problems

@@ -47,13 +47,16 @@ class TrunkSpec:
     rate_per_minute: Decimal | None = None
     billing_increment_s: int = 1
     enabled: bool = True
+    srtp: bool = False
+    # Numbers the carrier delivers on this trunk: the callback lines nodes carrying it answer.
+    dids: tuple[str, ...] = ()
 
     def conf(self) -> TrunkConf:
         return TrunkConf(name=self.name, host=self.host, port=self.port, transport=self.transport,
                          username=self.username or None, secret=self.secret,
                          register=self.register, match=tuple(self.match),
                          codecs=self.codecs, caller_id_policy=self.caller_id_policy,
-                         qualify_frequency=self.qualify_s)
+                         qualify_frequency=self.qualify_s, srtp=self.srtp)
 
 
 def check_spec(spec: TrunkSpec) -> TrunkSpec:
@@ -68,7 +71,8 @@ def check_spec(spec: TrunkSpec) -> TrunkSpec:
                    rate_per_minute=_rate(spec.rate_per_minute),
                    billing_increment_s=_int_range(spec.billing_increment_s, 1, 3600,
                                                   "billing increment"),
-                   register=bool(spec.register), enabled=bool(spec.enabled))
+                   register=bool(spec.register), enabled=bool(spec.enabled),
+                   srtp=conf.srtp, dids=_dids(spec.dids))
 
 
 def add_trunk(session: Session, secrets_dir: Path, spec: TrunkSpec,
@@ -149,7 +153,8 @@ def spec_of(trunk: Trunk, with_secret: bool = True) -> TrunkSpec:
                      max_channels=trunk.max_channels, cps=trunk.cps, qualify_s=trunk.qualify_s,
                      caller_id_policy=trunk.caller_id_policy, dial_prefix=trunk.dial_prefix,
                      rate_per_minute=trunk.rate_per_minute,
-                     billing_increment_s=trunk.billing_increment_s, enabled=trunk.enabled)
+                     billing_increment_s=trunk.billing_increment_s, enabled=trunk.enabled,
+                     srtp=bool(trunk.srtp), dids=tuple(trunk.dids or ()))
 
 
 def trunk_conf(trunk: Trunk) -> TrunkConf:
@@ -173,6 +178,8 @@ def describe(trunk: Trunk) -> dict[str, str]:
         "dial prefix": trunk.dial_prefix or "-",
         "rate per minute": "-" if trunk.rate_per_minute is None else f"{trunk.rate_per_minute:f}",
         "billing increment": f"{trunk.billing_increment_s}s",
+        "srtp": "sdes" if trunk.srtp else "no",
+        "callback numbers": ",".join(trunk.dids or ()) or "-",
         "enabled": "yes" if trunk.enabled else "no",
         "nodes": ",".join(n.name for n in trunk.nodes) or "-",
     }
@@ -184,7 +191,20 @@ def _columns(spec: TrunkSpec) -> dict:
                 match=list(spec.match), codecs=spec.codecs, max_channels=spec.max_channels,
                 cps=spec.cps, qualify_s=spec.qualify_s, caller_id_policy=spec.caller_id_policy,
                 dial_prefix=spec.dial_prefix, rate_per_minute=spec.rate_per_minute,
-                billing_increment_s=spec.billing_increment_s, enabled=spec.enabled)
+                billing_increment_s=spec.billing_increment_s, enabled=spec.enabled,
+                srtp=spec.srtp, dids=list(spec.dids))
+
+
+def _dids(values) -> tuple[str, ...]:
+    from ..contacts.numbers import NumberRejected, to_e164
+    out = []
+    for value in values or ():
+        try:
+            out.append(to_e164(value))
+        except NumberRejected as exc:
+            raise ConfigError(f"bad callback number ({exc})",
+                              fix="give each --did as +33162000000 or 01 62 00 00 00") from None
+    return tuple(dict.fromkeys(out))
 
 
 def _node(session: Session, name: str) -> Node:

@@ -76,9 +76,11 @@ def substituted(structure: list[tuple], old: str, new: str) -> list[tuple]:
 
 
 # -- node configuration ---------------------------------------------------------------------
-# agi_fallbacks is a list of HOST:PORT: its own tests are in test_render.py
+# agi_fallbacks is a list of HOST:PORT: its own tests are in test_render.py; the NAT fields
+# (an address, a list of CIDRs) are parsed, not copied: test_transports_render.py
 NODE_FIELDS = [f.name for f in dataclasses.fields(NodeConfig)
-               if f.name not in ("endpoints", "cdr_events", "agi_fallbacks")]
+               if f.name not in ("endpoints", "cdr_events", "agi_fallbacks", "public_address",
+                                 "local_nets")]
 ENDPOINT_FIELDS = [f.name for f in dataclasses.fields(SipEndpoint)]
 
 

@@ -6,6 +6,7 @@ from asterisk.config import Config  # pyst2's parser
 
 from sc_asterisk.asterisk_conf.trunks import (MARKER, TrunkConf, check_host, render_trunks,
                                               split_host_port)
+from sc_asterisk.asterisk_conf.transports import NetConf
 from sc_asterisk.errors import ConfigError
 
 
@@ -54,7 +55,7 @@ def test_plain_trunk_has_no_auth_nor_registration(tmp_path):
 
 def test_tls_and_ipv6_uris(tmp_path):
     t = TrunkConf("v6", "2001:db8::1", port=5061, transport="tls", qualify_frequency=0)
-    text = render_trunks([t])
+    text = render_trunks([t], net=NetConf(tls_cert_file="/c.pem", tls_key_file="/k.pem"))
     # An unescaped ';' starts a comment in Asterisk config: the parameter must be written '\;'
     # (the lab test checks that Asterisk reads it back as ';transport=tcp').
     assert "contact = sip:[2001:db8::1]:5061\\;transport=tls\n" in text
