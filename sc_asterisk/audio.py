@@ -242,7 +242,15 @@ def file_stem(asset: AudioAsset) -> str:
 
     Example: ``file_stem(asset)`` -> "sc-3f9a0c1d2e4b5a69"
     """
-    return f"{FILE_PREFIX}{asset.sha256[:16]}"
+    return stem_of(asset.sha256)
+
+
+def stem_of(sha256: str) -> str:
+    """:func:`file_stem` from the content's digest alone (no audio loaded).
+
+    Example: ``stem_of("3f9a0c1d2e4b5a69...")`` -> "sc-3f9a0c1d2e4b5a69"
+    """
+    return f"{FILE_PREFIX}{sha256[:16]}"
 
 
 def publish(asset: AudioAsset, directory: str | os.PathLike) -> Path:

@@ -90,10 +90,10 @@ async def play(session: AgiSession, script: Script, on_optout: OptOutHook | None
             continue
         offset_ms = min(max(resume.offset_ms, 0), seg.length_ms) \
             if out.position == resume.index else 0
-        if on_segment is not None:
-            await on_segment(out.position, offset_ms, seg.path, paths[out.position + 1:])
-        started = clock()
         try:
+            if on_segment is not None:     # a hang-up here ends the call like one mid-file
+                await on_segment(out.position, offset_ms, seg.path, paths[out.position + 1:])
+            started = clock()
             answer = await session.stream_file(seg.path, escape, timeout=seg.length_ms / 1000 + 30,
                                                offset=ms_to_samples(offset_ms))
         except AgiHangup:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import PurePosixPath
 from typing import Callable
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..audio import asterisk_name
+from ..audio import asterisk_name, stem_of
 from ..contacts.numbers import NumberRejected, to_e164
 from ..contacts.suppression import SuppressionStore
 from ..db import AudioAsset, CallAttempt, CallRecord, Campaign, CampaignSegment, SegmentListen
@@ -195,6 +196,26 @@ def campaign_script(campaign: Campaign, sounds_dir: str) -> Script:
     return Script(segments=segments(PLAYED_ROLES), optout_digit=campaign.optout_digit,
                   optout_confirm=asterisk_name(confirm.asset, sounds_dir) if confirm else None,
                   amd_policy=amd.policy if amd else None, voicemail=segments((VOICEMAIL_ROLE,)))
+
+
+def script_files(s: Session, campaign_id: int, sounds_dir: str
+                 ) -> tuple[tuple[str, ...], str | None, str | None]:
+    """The played files in order, the opt-out digit and the confirmation prompt's file, as
+    :func:`campaign_script` names them, read without loading any audio (two small queries:
+    the dialer asks for them on the database thread, once per script and node).
+
+    Example: ``script_files(s, 7, "/var/lib/asterisk/sounds/sc")``
+    """
+    rows = s.execute(select(CampaignSegment.role, AudioAsset.sha256)
+                     .join(AudioAsset, AudioAsset.id == CampaignSegment.asset_id)
+                     .where(CampaignSegment.campaign_id == campaign_id)
+                     .order_by(CampaignSegment.position)).all()
+    digit = s.scalar(select(Campaign.optout_digit).where(Campaign.id == campaign_id))
+
+    def path(sha256: str) -> str:
+        return str(PurePosixPath(sounds_dir) / stem_of(sha256))
+    confirm = next((path(sha) for role, sha in rows if role == CONFIRM_ROLE), None)
+    return tuple(path(sha) for role, sha in rows if role in PLAYED_ROLES), digit, confirm
 
 
 def script_key(s: Session, campaign_id: int) -> str:

@@ -16,7 +16,7 @@ from ..aio import within
 from ..ami import AmiClient
 from ..audio import publish
 from ..cel import FactsOf
-from ..callflow.store import campaign_script, script_key
+from ..callflow.store import script_files, script_key
 from ..db import Campaign
 from ..db.worker import DbWorker
 from ..nodes import NodeInfo
@@ -183,11 +183,11 @@ class Scheduler:
         thread)."""
         found = self._fallbacks.get((key, node))
         if found is None:
-            script = campaign_script(s.get(Campaign, campaign_id),
-                                     self.links[node].info.asterisk_sounds_dir)
-            found = ((chanvars.SC_SCRIPT, "&".join(seg.path for seg in script.segments)),
-                     (chanvars.SC_OPTOUT_DIGIT, script.optout_digit or ""),
-                     (chanvars.SC_OPTOUT_CONFIRM, script.optout_confirm or ""))
+            files, digit, confirm = script_files(s, campaign_id,
+                                                 self.links[node].info.asterisk_sounds_dir)
+            found = ((chanvars.SC_SCRIPT, "&".join(files)),
+                     (chanvars.SC_OPTOUT_DIGIT, digit or ""),
+                     (chanvars.SC_OPTOUT_CONFIRM, confirm or ""))
             self._fallbacks[(key, node)] = found
         return found
 

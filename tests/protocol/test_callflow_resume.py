@@ -105,3 +105,16 @@ def test_resume_point_from_the_dialplan_values():
     for seg, lost in (("", ""), ("x|1|/a|", "2"), ("1|x|/a|", "2"), ("1|1|/a|", ""),
                       ("²|1|/a|", "2")):
         assert resume_point(seg, lost) is None
+
+
+def test_a_hang_up_between_two_segments_keeps_what_was_heard():
+    """The callee hangs up while the notice's GOSUB runs: the call ends like a hang-up at the
+    notice's first sample, and what was measured of the message is saved."""
+    store = FakeStore()
+    asyncio.run(session(store, header("/snd", "7.ab"), [
+        GOSUB_OK, "200 result=0 endpos=32000\n", "511 Command Not Permitted on a dead channel\n",
+        "200 result=1\n"]))
+    played = store.played
+    assert played is not None and played.hung_up_by == "callee"
+    assert [(s.listened_ms, s.stop_reason) for s in played.segments] == [(4000, "end"),
+                                                                        (0, "hangup")]

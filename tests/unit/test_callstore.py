@@ -105,3 +105,22 @@ def test_a_prompt_replaced_during_serve_is_played_by_the_next_call(db, tmp_path)
             "SC_SCRIPT": "&".join(seg.path for seg in script.segments),
             "SC_OPTOUT_DIGIT": script.optout_digit, "SC_OPTOUT_CONFIRM": ""}
     assert new in published                                     # put on the nodes first
+
+
+def test_the_script_files_are_the_call_flows_without_loading_audio(db, tmp_path):
+    """What the dialplan plays alone (dialer fallback) names the files the call flow plays."""
+    from sc_asterisk.callflow.store import campaign_script, script_files
+    for name, seconds in (("m", 2), ("n", 1), ("i", 1), ("c", 1)):
+        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16",
+                        str(tmp_path / f"{name}.wav"), "synth", str(seconds), "sine", "440"],
+                       check=True)
+    with db.session() as s:
+        for name in "mnic":
+            import_audio(s, tmp_path / f"{name}.wav", name)
+        c = create_campaign(s, "c", message="m", notice="n", optout_intro="i",
+                            optout_confirm="c", windows="always")
+        script = campaign_script(c, "/snd")
+        assert script_files(s, c.id, "/snd") == (
+            tuple(seg.path for seg in script.segments), script.optout_digit,
+            script.optout_confirm)
+        assert len(script.segments) == 3 and script.optout_confirm.startswith("/snd/sc-")
