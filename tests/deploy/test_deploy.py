@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -193,7 +194,8 @@ def test_the_readme_deployment_runs_a_campaign_and_keeps_its_data(deploy, tmp_pa
     marks = d.run("$COMPOSE exec -T controller grep -c sc-segment "
                   "/srv/sc-asterisk/asterisk-log/sc-cel.json")
     reached = sum(1 + (r["notice_stop_reason"] != "not_reached") for r in rows)
-    assert int(marks.strip()) == reached, (marks, reached)
+    count = re.findall(r"^(\d+)$", marks, re.M)       # podman-compose echoes around it
+    assert count and int(count[-1]) == reached, (marks, reached)
 
     # Stop and start again: PostgreSQL's volume kept the campaign and its calls.
     down, up, status_again = RESTART
