@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import threading
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -72,8 +73,9 @@ def _extra(value: str) -> dict:
     return extra if isinstance(extra, dict) else {}
 
 
-def apply_line(calls: dict[str, CallFacts], line: str) -> None:
-    """Fold one line of the log into *calls*; a line that is not an event is skipped.
+def apply_line(calls: dict[str, CallFacts], line: str) -> str | None:
+    """Fold one line of the log into *calls*; a line that is not an event is skipped. Returns
+    the call's id when the line logged its end (HANGUP), else None.
 
     >>> calls = {}
     >>> apply_line(calls, '{"eventenum":"ANSWER","userdeftype":"","eventtime":"1.5",'
@@ -84,23 +86,25 @@ def apply_line(calls: dict[str, CallFacts], line: str) -> None:
     try:
         event = json.loads(line)
     except ValueError:
-        return
+        return None
     if not isinstance(event, dict) or not isinstance(event.get("uniqueid"), str):
-        return
+        return None
     at = _ms(event.get("eventtime"))
     if at is None:
-        return
+        return None
     facts = calls.setdefault(event["uniqueid"], CallFacts(event["uniqueid"]))
     kind = event.get("eventenum")
     extra = _extra(event.get("eventextra", ""))
     if kind == "ANSWER":
         facts.answer_ms = facts.answer_ms or at
     elif kind == "HANGUP":
+        ended = facts.end_ms is None
         facts.end_ms = at
         cause = extra.get("hangupcause")
         facts.cause = cause if isinstance(cause, int) and cause > 0 else NORMAL_CLEARING
         source = str(extra.get("hangupsource", ""))
         facts.ended_by_us = source.startswith("dialplan") or source == ""
+        return facts.uniqueid if ended else None
     elif kind == "USER_DEFINED":
         what = event.get("userdeftype")
         text = str(extra.get("extra", ""))
@@ -116,13 +120,18 @@ def apply_line(calls: dict[str, CallFacts], line: str) -> None:
             facts.alone_end_ms = at
         elif what == OPTOUT:
             facts.optout_ms = facts.optout_ms or at
+    return None
 
 
 class CelLog:
-    """One node's CEL file, read on from where the last read stopped; facts of calls ended
-    more than *keep_ms* before the newest event are dropped. A file first seen (a controller
-    just started, or the file rotated) is read from its last *tail_bytes* only: the calls a
-    dead controller left are recent, and a day of calls must not stall reconciliation.
+    """One node's CEL file, read on from where the last read stopped. A file first seen (a
+    controller just started, or the file rotated) is read from its last *tail_bytes* only: the
+    calls a dead controller left are recent, and a day of calls must not stall reconciliation.
+
+    Memory stays bounded by time, not by the campaign's size: the facts of a call that ended
+    normally are dropped *keep_ended_ms* after its end (by the log's own clock: the newest end
+    read); those of a call whose call flow was lost on the way (what a successor controller
+    needs) after *keep_ms*. Both in log order, so each read costs what it reads.
 
     Example::
 
@@ -131,12 +140,20 @@ class CelLog:
     """
 
     def __init__(self, path: str, keep_ms: int = 6 * 3_600_000,
-                 tail_bytes: int = 32 * 1024 * 1024):
+                 keep_ended_ms: int = 10 * 60_000, tail_bytes: int = 32 * 1024 * 1024):
         self.path, self.keep_ms, self.tail_bytes = path, keep_ms, tail_bytes
+        self.keep_ended_ms = keep_ended_ms
         self._offset = 0
         self._inode: int | None = None
         self._calls: dict[str, CallFacts] = {}
+        self._newest = 0                                # the newest end read (epoch ms)
+        self._ended: deque[tuple[int, str]] = deque()   # (end ms, id), in log order
+        self._kept: deque[tuple[int, str]] = deque()    # the same, calls whose flow was lost
         self._lock = threading.Lock()     # read from the database thread and the event loop
+
+    def __len__(self) -> int:
+        """How many calls' facts are held."""
+        return len(self._calls)
 
     def facts(self, uniqueid: str) -> CallFacts | None:
         """What the log says of one call so far (a copy), or None: no trace of it."""
@@ -171,11 +188,21 @@ class CelLog:
             self._offset, data = self._offset + cut, data[cut:]
         complete = data[: data.rfind(b"\n") + 1]      # a line being written waits
         self._offset += len(complete)
-        newest = 0
         for line in complete.decode("utf-8", "replace").splitlines():
-            apply_line(self._calls, line)
-        for facts in self._calls.values():
-            newest = max(newest, facts.end_ms or 0)
-        for uid in [u for u, f in self._calls.items()
-                    if f.end_ms is not None and f.end_ms < newest - self.keep_ms]:
-            del self._calls[uid]
+            ended = apply_line(self._calls, line)
+            if ended is not None:
+                end_ms = self._calls[ended].end_ms
+                self._ended.append((end_ms, ended))
+                self._newest = max(self._newest, end_ms)
+        self._prune()
+
+    def _prune(self) -> None:
+        while self._ended and self._ended[0][0] < self._newest - self.keep_ended_ms:
+            end_ms, uid = self._ended.popleft()
+            facts = self._calls.get(uid)
+            if facts is not None and facts.flow_lost:
+                self._kept.append((end_ms, uid))
+            else:
+                self._calls.pop(uid, None)
+        while self._kept and self._kept[0][0] < self._newest - self.keep_ms:
+            self._calls.pop(self._kept.popleft()[1], None)

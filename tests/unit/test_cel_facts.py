@@ -117,3 +117,27 @@ def test_a_long_log_is_read_from_its_tail_only(tmp_path):
     with open(path, "a") as f:
         f.write(line("ANSWER", T + 6000, uid="next") + "\n")
     assert cel.facts("next").answer_ms == T + 6000              # and read on from there
+
+
+def test_memory_is_bounded_by_time_not_by_the_campaign(tmp_path):
+    """An hour of normal calls: only the last ten minutes' are held; a call whose call flow
+    was lost is held for hours (a successor controller needs it), then dropped too."""
+    path = tmp_path / "sc-cel.json"
+    t0 = 1_800_000_000_000
+    lost = [line("ANSWER", t0, "lost"), user("sc-lost", "", t0 + 1000, "lost"),
+            line("HANGUP", t0 + 9000, "lost", extra=json.dumps({"hangupcause": 16}))]
+    calls = []
+    for i in range(3600):                      # one call a second for an hour
+        at = t0 + 10_000 + i * 1000
+        calls += [line("ANSWER", at, f"c{i}"),
+                  line("HANGUP", at + 7000, f"c{i}", extra=json.dumps({"hangupcause": 16}))]
+    path.write_text("\n".join(lost + calls) + "\n")
+    cel = CelLog(str(path), keep_ms=2 * 3_600_000, keep_ended_ms=10 * 60_000)
+    assert cel.facts("c3599").end_ms is not None
+    assert 595 <= len(cel) <= 602                           # ten minutes of calls + "lost"
+    assert cel.facts("c0") is None                          # ended normally, long ago
+    assert cel.facts("lost").lost_ms == [t0 + 1000]         # kept: its flow was lost
+    later = t0 + 3 * 3_600_000
+    with open(path, "a") as f:
+        f.write(line("HANGUP", later, "late", extra=json.dumps({"hangupcause": 16})) + "\n")
+    assert cel.facts("lost") is None and len(cel) == 1      # past keep_ms: dropped too
