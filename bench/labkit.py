@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from sc_asterisk.agi.auth import derive_token
 from sc_asterisk.audio import import_audio
 from sc_asterisk.keys import record_key
 from sc_asterisk.db import AudioAsset, CallAttempt, CallRecord, Contact, Database
@@ -71,7 +72,10 @@ class BenchLab:
 
     def __init__(self, ctx: Run):
         self.ctx = ctx
-        self.instance = LabInstance("bench", LabPorts.offset(ctx.lab_offset))
+        # The controller runs with the bench's own key (KEY): the node gets that key's token,
+        # and the bench needs no installation key in the user's home.
+        self.instance = LabInstance("bench", LabPorts.offset(ctx.lab_offset),
+                                    agi_token=derive_token(KEY))
         self.work = ctx.scratch("lab")
 
     def __enter__(self) -> "BenchLab":

@@ -52,7 +52,7 @@ class LabInstance:
     CALLEES_ENDPOINT = "lab"   # the lab trunk: campaigns dial PJSIP/NUMBER@lab
 
     def __init__(self, name: str = "default", ports: LabPorts = LabPorts(),
-                 cache_dir: Path = DEFAULT_CACHE):
+                 cache_dir: Path = DEFAULT_CACHE, agi_token: str | None = None):
         if not name.replace("-", "").isalnum():
             raise LabError(f"bad lab instance name {name!r}", fix="use letters, digits and '-'")
         self.name = name
@@ -61,6 +61,10 @@ class LabInstance:
         self.inner = f"/srv/sc-asterisk/{name}"   # as Asterisk sees it
         self.host_dir = self.root / self.inner.lstrip("/")
         self.state_file = self.host_dir / "lab.json"
+        # The FastAGI token rendered into SC_AGI: by default this installation's (its key
+        # file); a harness whose controller runs with a key of its own (the benchmarks) gives
+        # the token of that key.
+        self.agi_token = agi_token
 
     # -- paths ------------------------------------------------------------------------------
     def host(self, inner_path: str) -> Path:
@@ -104,7 +108,7 @@ class LabInstance:
             log_dir=f"{self.inner}/log", lib_dir=f"{self.inner}/lib",
             spool_dir=f"{self.inner}/spool", mod_dir=module_dir(self.root),
             ami_secret=self._secret(), ami_port=self.ports.ami, sip_port=self.ports.sip,
-            agi_port=self.ports.agi, agi_token=installation_agi_token(),
+            agi_port=self.ports.agi, agi_token=self.agi_token or installation_agi_token(),
             agi_fallbacks=(f"127.0.0.1:{self.second_agi_port}",),
             sounds_dir=f"{self.inner}/sounds", rtp_start=self.ports.rtp_start, rtp_end=self.ports.rtp_end,
             endpoints=(SipEndpoint(name=self.CALLEES_ENDPOINT,
