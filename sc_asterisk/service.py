@@ -134,6 +134,9 @@ class Controller:
                     await self.agi.stop(grace=0)
                     await asyncio.to_thread(self.heartbeat.stop)
                     raise
+        # Asterisk's log is read up to now before anything is dialed (a first read parses the
+        # file's tail), and kept read by housekeeping: never a long read on the database thread.
+        await self._read_cel()
         self._tasks.append(asyncio.create_task(self._housekeeping()))
 
     async def stop(self, drain_s: float = 60.0) -> None:
@@ -235,6 +238,7 @@ class Controller:
         every_s = self.heartbeat.every_s
         while True:
             try:
+                await self._read_cel()
                 await self.reconcile()
                 for name, link in self.links.items():
                     self.metrics.ami_up.labels(name).set(1 if link.ami.connected else 0)
@@ -257,6 +261,10 @@ class Controller:
                                               self.logged_facts)
         for attempt_id, node, answer_ms in swept:
             self.scheduler.adopt(attempt_id, node, answer_ms)
+
+    async def _read_cel(self) -> None:
+        for cel in self.cel.values():
+            await asyncio.to_thread(cel.refresh)
 
     def _node_facts(self, node: str, attempt_id: str):
         """What the node's CEL log says of a call (None: no log here, or no trace)."""

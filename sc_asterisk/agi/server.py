@@ -44,6 +44,9 @@ class AgiSession:
         self.env = env
         self.command_timeout = command_timeout
         self.hangup_seen = False
+        # Asterisk itself said the channel hung up (a HANGUP line or a dead channel's result),
+        # unlike a connection that merely closed (that may be a lost session, the call alive).
+        self.hangup_told = False
         self.peer = peer         # the address the session came from (a node's)
         # The script the request names, e.g. ``broadcast`` for ``agi://host/TOKEN/broadcast?x=1``
         self.script = script if script is not None else \
@@ -65,7 +68,7 @@ class AgiSession:
             raise AgiHangup("connection reset by Asterisk") from None
         result = await within(self._read_result(), timeout or self.command_timeout)
         if result.dead_channel:
-            self.hangup_seen = True
+            self.hangup_seen = self.hangup_told = True
             raise AgiHangup(result.text)
         return result
 
@@ -88,7 +91,7 @@ class AgiSession:
             line = await self._readline()
             if line == HANGUP_LINE:
                 # Asterisk announces the hangup; the pending command's own result may follow.
-                self.hangup_seen = True
+                self.hangup_seen = self.hangup_told = True
                 continue
             if is_continuation(line):
                 # A "520-" usage block runs until its closing "520 End of proper usage." line.

@@ -24,7 +24,7 @@ class BroadcastHandler:
 
     def __init__(self, store: CallStore, optouts: OptOuts,
                  on_started: Callable[[str], None] | None = None,
-                 on_finished: Callable[[str], None] | None = None):
+                 on_finished: Callable[[str, bool], None] | None = None):
         self.store, self.optouts = store, optouts
         self.on_started, self.on_finished = on_started, on_finished
 
@@ -34,6 +34,7 @@ class BroadcastHandler:
             # only an answered channel reaches the dialplan: the call was answered even if
             # the AMI events that say so are lost with the link
             self.on_started(attempt_id)
+        whole = False       # this session played the call from its start to its end
         try:
             script = await self.store.script_for(attempt_id, session.env.get("agi_arg_1", ""),
                                                  session.env.get("agi_arg_2", ""))
@@ -45,6 +46,7 @@ class BroadcastHandler:
                 script = await self._apply_amd(session, attempt_id, script)
                 if script is None:       # a machine, and the campaign hangs up on machines
                     await asyncio.shield(self.store.save_play(attempt_id, PlayResult()))
+                    whole = True
                     await session.command("HANGUP")
                     return
             resume = resume_point(session.env.get("agi_arg_3", ""),
@@ -52,12 +54,14 @@ class BroadcastHandler:
             if resume is not None:
                 log.warning("call %s: resumed at segment %d, %d ms in (its call flow was "
                             "lost)", attempt_id, resume.index, resume.offset_ms)
-            await play_and_record(session, self.store, self.optouts, attempt_id, script,
-                                  resume=resume or Resume(),
-                                  on_segment=mark_segment(session, script))
+            result = await play_and_record(session, self.store, self.optouts, attempt_id,
+                                           script, resume=resume or Resume(),
+                                           on_segment=mark_segment(session, script))
+            # A session that merely closed may have been lost with the call still up.
+            whole = resume is None and (result.hung_up_by != "callee" or session.hangup_told)
         finally:
             if self.on_finished is not None:
-                self.on_finished(attempt_id)
+                self.on_finished(attempt_id, whole)
 
     async def _apply_amd(self, session: AgiSession, attempt_id: str, script: Script
                          ) -> Script | None:

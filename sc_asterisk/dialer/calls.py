@@ -40,6 +40,9 @@ class Flight:
     responded: asyncio.Event = field(default_factory=asyncio.Event)
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)
     agi_done: asyncio.Event = field(default_factory=asyncio.Event)
+    # One call flow session of this controller played the call from start to end: what was
+    # heard is measured, Asterisk's log has nothing to add (it is not read for it then).
+    flow_whole: bool = False
 
     @property
     def attempt_id(self) -> str:
@@ -84,9 +87,11 @@ class CallTracker:
         if flight is not None:
             self._answered(flight, None)
 
-    def agi_finished(self, attempt_id: str) -> None:
+    def agi_finished(self, attempt_id: str, whole: bool = False) -> None:
+        """The call flow's session ended; *whole*: it played the call from start to end."""
         flight = self.flights.get(attempt_id)
         if flight is not None:
+            flight.flow_whole = flight.flow_whole or whole
             flight.agi_done.set()
 
     def _on_originate_result(self, result: OriginateResult) -> None:

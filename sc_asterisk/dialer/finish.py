@@ -32,7 +32,8 @@ def finish_attempt(s: Session, flight: Flight, sent: OriginateResult, controller
     the attempt is no longer this controller's to finish (nothing is written then).
     *facts* (node, attempt id -> what the node logged, or None) completes an answered call
     whose call flow was lost on the way (an adopted call the dialplan played on alone): what
-    was heard, and an opt-out pressed meanwhile (dialer/rebuild.py).
+    was heard, and an opt-out pressed meanwhile (dialer/rebuild.py). A call one of our
+    sessions played whole (``flight.flow_whole``) is not looked up.
 
     *sent*: what the Originate came to (SENT: it was dialed). NOT_SENT puts the attempt back
     in the queue, as if it had never been claimed: another node may take it.
@@ -72,7 +73,9 @@ def finish_attempt(s: Session, flight: Flight, sent: OriginateResult, controller
         record.hung_up_by = "network"
     if not answered:
         record.hung_up_by = None
-    logged = facts(flight.claim.node, flight.attempt_id) if facts and answered else None
+    # Only for a call no session of ours played whole: the log is a file read on this thread.
+    logged = facts(flight.claim.node, flight.attempt_id) \
+        if facts and answered and not flight.flow_whole else None
     if logged is not None and logged.flow_lost:
         add_heard(s, attempt, replace(logged, answer_ms=logged.answer_ms or record.answer_ms,
                                       end_ms=logged.end_ms or record.end_ms))

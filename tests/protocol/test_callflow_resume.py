@@ -30,8 +30,11 @@ class FakeStore:
         self.played = result
 
 
-async def session(store, head, answers):
-    server = AgiServer({"broadcast": BroadcastHandler(store, "key")}, port=0)
+async def session(store, head, answers, finished=None):
+    on_finished = (lambda uid, whole: finished.append((uid, whole))) \
+        if finished is not None else None
+    server = AgiServer({"broadcast": BroadcastHandler(store, "key", on_finished=on_finished)},
+                       port=0)
     await server.start()
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(head.encode())
@@ -118,3 +121,25 @@ def test_a_hang_up_between_two_segments_keeps_what_was_heard():
     assert played is not None and played.hung_up_by == "callee"
     assert [(s.listened_ms, s.stop_reason) for s in played.segments] == [(4000, "end"),
                                                                         (0, "hangup")]
+
+
+def test_the_dialer_is_told_whether_one_session_played_the_call_whole():
+    """Whole (Asterisk's log is not read for it): played to the end, or hung up as Asterisk
+    said (HANGUP line). Not whole: a resumed session, or a connection that merely closed
+    mid-file (the session may be lost with the call still up: the dialplan plays on)."""
+    whole = "200 result=0 endpos=32000\n"
+    runs = {
+        "to the end": (header("/snd", "7.ab"),
+                       [GOSUB_OK, whole, GOSUB_OK, whole, "200 result=1\n"]),
+        "hung up": (header("/snd", "7.ab"), [GOSUB_OK, "HANGUP\n200 result=-1 endpos=800\n"]),
+        "resumed": (header("/snd", "7.ab", "1|1733520000000|/srv/sounds/n|", "1733520000500"),
+                    [GOSUB_OK, whole, "200 result=1\n"]),
+        "closed": (header("/snd", "7.ab"), [GOSUB_OK]),
+    }
+    told = {}
+    for name, (head, answers) in runs.items():
+        finished = []
+        asyncio.run(session(FakeStore(), head, answers, finished))
+        assert len(finished) == 1 and finished[0][0] == "att-1"
+        told[name] = finished[0][1]
+    assert told == {"to the end": True, "hung up": True, "resumed": False, "closed": False}

@@ -125,6 +125,33 @@ def test_a_play_measured_until_its_session_was_lost_gives_way_to_the_log(db):
                                                                      (3000, True)]
 
 
+def test_a_call_one_of_our_sessions_played_whole_is_not_looked_up_in_the_log(db):
+    """The log is a file read on the database thread: a call whose call flow this controller
+    ran from start to end (``flow_whole``) has nothing to learn from it, and is not looked up;
+    every other answered call is."""
+    from sc_asterisk.dialer.finish import finish_attempt
+    from sc_asterisk.dialer.states import OriginateResult
+    t = NOW - 50_000
+    asked = []
+
+    def facts(node, uid):
+        asked.append(uid)
+        return None
+    with db.session() as s:
+        campaign = _campaign(s)
+        whole = _attempt(s, campaign, AttemptState.ANSWERED, "+33199000001")
+        lost = _attempt(s, campaign, AttemptState.ANSWERED, "+33199000002")
+        for uid in (whole, lost):
+            s.get(CallAttempt, uid).controller = "c2"
+    with db.session() as s:
+        flight = _flight(whole, t, t + 8000)
+        flight.flow_whole = True
+        assert finish_attempt(s, flight, OriginateResult.SENT, "c2", facts) == "answered"
+        assert finish_attempt(s, _flight(lost, t, t + 8000), OriginateResult.SENT, "c2",
+                              facts) == "answered"
+    assert asked == [lost]
+
+
 def test_a_call_of_this_controller_no_longer_followed_is_settled_from_the_log(db):
     """sweep: this controller's own call whose end it could not write, channel gone: the log
     settles it (not ``unknown``)."""
