@@ -22,6 +22,8 @@ import io
 import os
 import re
 import shutil
+import warnings
+import wave
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -35,6 +37,10 @@ from .db.models import AudioAsset
 from .errors import NotFound, ScError
 from .files import atomic_write
 
+with warnings.catch_warnings():     # deprecated in 3.11, gone in 3.13 (then: audioop-lts)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
 SAMPLE_RATE = 8000
 SAMPLE_WIDTH = 2  # bytes: 16-bit signed PCM
 TARGET_DBFS = -20.0
@@ -45,6 +51,8 @@ SILENCE_DBFS = -60.0
 MAX_DURATION_S = 600
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 FILE_PREFIX = "sc-"
+# Published beside each prompt's .wav: the same samples in the codecs trunks carry.
+G711 = {"alaw": audioop.lin2alaw, "ulaw": audioop.lin2ulaw}
 
 
 class AudioError(ScError):
@@ -254,26 +262,53 @@ def stem_of(sha256: str) -> str:
 
 
 def publish(asset: AudioAsset, directory: str | os.PathLike) -> Path:
-    """Write the prompt as ``<directory>/sc-<sha256[:16]>.wav`` atomically; returns the path.
+    """Write the prompt as ``<directory>/sc-<sha256[:16]>.wav`` atomically, with the same
+    samples in G.711 beside it (``.alaw``, ``.ulaw``); returns the ``.wav``'s path.
 
-    A file already there with the same size is left alone, so publishing is cheap to repeat.
+    Asterisk plays the file whose format costs least to send on the channel: an A-law or
+    µ-law call is sent the G.711 file's bytes as they are, instead of every frame of the WAV
+    being encoded during the call. Same samples, same ``endpos``: what is measured does not
+    change. Files already there with the expected sizes are left alone, so publishing is
+    cheap to repeat.
 
     Example: ``publish(asset, "/var/lib/asterisk/sounds/sc")`` -> Path(".../sc-3f9a0c1d2e4b5a69.wav")
     """
     target_dir = Path(directory)
-    target = target_dir / f"{file_stem(asset)}.wav"
+    stem = file_stem(asset)
+    target = target_dir / f"{stem}.wav"
     data = asset.data
     try:
         if target.stat().st_size == len(data):
-            return target
+            samples = _samples(data)
+            expected = {target_dir / f"{stem}.{fmt}": len(samples) // SAMPLE_WIDTH
+                        for fmt in G711}
+            if all(_size(path) == size for path, size in expected.items()):
+                return target
     except FileNotFoundError:
         pass
     if hashlib.sha256(data).hexdigest() != asset.sha256:
         raise AudioError(f"audio {asset.name!r}: stored bytes do not match their sha256",
                          fix=f"import it again: sc-asterisk audio import FILE --name {asset.name} --replace")
     target_dir.mkdir(parents=True, exist_ok=True)
+    samples = _samples(data)
+    # The G.711 files first: when the .wav is there, the whole prompt is (the check above).
+    for fmt, encode in G711.items():
+        atomic_write(target_dir / f"{stem}.{fmt}", encode(samples, SAMPLE_WIDTH), 0o644)
     atomic_write(target, data, 0o644)  # Asterisk runs as its own user and must read it
     return target
+
+
+def _samples(wav_bytes: bytes) -> bytes:
+    """The 16-bit samples of a stored prompt (mono, 8 kHz: what ``convert`` makes)."""
+    with wave.open(io.BytesIO(wav_bytes)) as wav:
+        return wav.readframes(wav.getnframes())
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
 
 
 def asterisk_name(asset: AudioAsset, asterisk_dir: str | os.PathLike) -> str:

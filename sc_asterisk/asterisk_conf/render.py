@@ -18,6 +18,13 @@ TEMPLATES = Path(__file__).with_name("templates")
 # Exactly the manager classes the controller uses (see manager.conf template comments).
 AMI_READ_CLASSES = ("call", "cdr", "system")
 AMI_WRITE_CLASSES = ("call", "command", "originate", "reporting", "system")
+# ... and of those classes' events, exactly the ones it reads: Asterisk drops the others before
+# they are formatted and sent (a call makes dozens: Newchannel, VarSet, NewExten, AGIExec...).
+# Action responses (CoreShowChannel lists, Ping) are not events and are never filtered.
+# OriginateResponse, Newstate, Hangup, HangupRequest: a call's fate (dialer/calls.py);
+# FullyBooted, Shutdown: the link's; Cdr: the benchmarks' baseline (bench/labkit.py).
+AMI_EVENTS = ("OriginateResponse", "Newstate", "Hangup", "HangupRequest", "FullyBooted",
+              "Shutdown", "Cdr")
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:@/+,=-]*$")
 
@@ -117,6 +124,8 @@ def _values(cfg: NodeConfig) -> dict[str, str]:
     for key, value in values.items():
         _check(key, value)
     values["agi_all"] = "&".join(_agi_all(cfg))
+    values["ami_events"] = "\n".join(f"eventfilter(action(include),name({name})) ="
+                                      for name in AMI_EVENTS)
     values["transport_nat"] = "\n".join(nat_lines(cfg.net()))
     return values
 

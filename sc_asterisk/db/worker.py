@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
@@ -37,6 +38,9 @@ class DbWorker:
         # The urgent lane: its own thread (and connection), so an opt-out never waits behind
         # the calls' work in the FIFO above.
         self._urgent = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-urgent")
+        # Transactions asked for, by function name (a retry is not another one): what a call
+        # costs the database is counted, not guessed (tests/lab/test_control_plane_lab.py).
+        self.counts: Counter[str] = Counter()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run *fn* (which opens its own transaction) in the database thread; retried while the
@@ -55,6 +59,7 @@ class DbWorker:
     async def transaction(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(session, *args)`` in one transaction in the database thread: committed when
         it returns, rolled back when it raises (and retried as :meth:`run` says)."""
+        self.counts[getattr(fn, "__name__", "?")] += 1
         return await self.run(self._in_transaction, fn, *args)
 
     async def urgent(self, fn: Callable[..., T], *args: Any) -> T:
@@ -63,6 +68,7 @@ class DbWorker:
 
         Example: ``await worker.urgent(opt_out_in, attempt_id, key)``
         """
+        self.counts[getattr(fn, "__name__", "?")] += 1
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._urgent, self._in_transaction, fn, *args)
 

@@ -84,10 +84,16 @@ class Scheduler:
         """Dial until stopped, or with *only* until that campaign is completed or stopped.
         Calls still in progress go on; :meth:`drain` waits for them."""
         target = await self.worker.transaction(_campaign_id, only) if only else None
+        ids: list[int] = [target] if target else []
+        listed_at: float | None = None
         while not self.stopping.is_set():
-            ids = [target] if target else await self.worker.transaction(_running_ids)
+            if not target and (listed_at is None or time.monotonic() - listed_at >= poll_s):
+                # The running campaigns, listed again every *poll_s*, not before each claim
+                # (a claim sees a paused or cancelled campaign itself: Stopped).
+                ids, listed_at = await self.worker.transaction(_running_ids), time.monotonic()
             waits: list[float] = []
             progressed = finished = False
+            ended: set[int] = set()
             for cid in ids:
                 early = self._next_token.get(cid, 0.0) - time.time()
                 if early > 0:
@@ -107,10 +113,12 @@ class Scheduler:
                     progressed = True
                 elif isinstance(result, (Done, Stopped)):
                     finished = finished or cid == target
+                    ended.add(cid)
                 elif isinstance(result, Wait) and result.seconds is not None:
                     waits.append(result.seconds)
             if finished:
                 break
+            ids = [cid for cid in ids if cid not in ended]   # until the next listing
             if progressed:
                 continue
             self._freed.clear()

@@ -9,6 +9,7 @@ import io
 import os
 import re
 import stat
+import subprocess
 import wave
 from pathlib import Path
 
@@ -290,7 +291,35 @@ def test_publish_writes_content_addressed_wav(asset, tmp_path):
     assert path == out_dir / f"sc-{asset.sha256[:16]}.wav"
     assert path.read_bytes() == asset.data
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
-    assert sorted(p.name for p in out_dir.iterdir()) == [path.name]  # no temporary left behind
+    # beside it the same samples in G.711, and no temporary left behind
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(
+        f"{path.stem}.{ext}" for ext in ("wav", "alaw", "ulaw"))
+
+
+def test_the_g711_files_hold_the_same_samples(asset, tmp_path):
+    """One byte a sample (what endpos counts), each decoding to the WAV's sample within
+    G.711's quantisation (a step at most 1/16 of the sample's magnitude, plus one unit)."""
+    path = publish(asset, tmp_path)
+    with wave.open(str(path)) as wav:
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.int32)
+    for ext, encoding in (("alaw", "a-law"), ("ulaw", "u-law")):
+        coded = path.with_suffix(f".{ext}").read_bytes()
+        assert len(coded) == len(pcm)
+        decoded = np.frombuffer(subprocess.run(       # sox: an independent decoder
+            ["sox", "-t", "raw", "-r", "8000", "-e", encoding, "-b", "8", "-c", "1", "-",
+             "-t", "raw", "-e", "signed", "-b", "16", "-L", "-"],
+            input=coded, capture_output=True, check=True).stdout, dtype="<i2").astype(np.int32)
+        assert len(decoded) == len(pcm)
+        assert np.all(np.abs(pcm - decoded) <= np.abs(pcm) / 16 + 132)
+        assert np.abs(pcm).max() > 1000            # the prompt is not silence
+
+
+def test_a_prompt_published_before_g711_gets_its_g711_files(asset, tmp_path):
+    path = publish(asset, tmp_path)
+    for ext in ("alaw", "ulaw"):
+        path.with_suffix(f".{ext}").unlink()
+    publish(asset, tmp_path)
+    assert path.with_suffix(".alaw").stat().st_size == path.with_suffix(".ulaw").stat().st_size > 0
 
 
 def test_publish_again_leaves_the_file_alone(asset, tmp_path):

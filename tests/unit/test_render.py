@@ -2,7 +2,8 @@ import pytest
 from asterisk.config import Config  # pyst2's parser: an independent reader of what we render
 
 from sc_asterisk.asterisk_conf import NodeConfig, SipEndpoint, render, write
-from sc_asterisk.asterisk_conf.render import AMI_READ_CLASSES, AMI_WRITE_CLASSES
+from sc_asterisk.asterisk_conf.render import (AMI_EVENTS, AMI_READ_CLASSES,
+                                               AMI_WRITE_CLASSES)
 from sc_asterisk.errors import ConfigError
 
 
@@ -31,6 +32,16 @@ def test_manager_grants_exactly_the_classes_the_controller_uses(tmp_path):
                                              "system"} == set(AMI_WRITE_CLASSES)
     assert user["deny"] == "0.0.0.0/0.0.0.0" and user["permit"] == "127.0.0.1/255.255.255.255"
     assert conf["general"]["bindaddr"] == "127.0.0.1" and conf["general"]["port"] == "15038"
+
+
+def test_manager_sends_only_the_events_the_controller_reads(tmp_path):
+    """One structured filter per event read (dialer/calls.py, the link, the benchmarks'
+    Cdr baseline); Asterisk drops the rest before sending them."""
+    user = parse(tmp_path, "manager.conf", render(node())["manager.conf"])["sc-controller"]
+    filters = {name: value for name, value in user.items() if name.startswith("eventfilter")}
+    assert filters == {f"eventfilter(action(include),name({name}))": "" for name in AMI_EVENTS}
+    assert set(AMI_EVENTS) == {"OriginateResponse", "Newstate", "Hangup", "HangupRequest",
+                               "FullyBooted", "Shutdown", "Cdr"}
 
 
 def test_pjsip_endpoint_and_transport(tmp_path):
