@@ -4,7 +4,9 @@ until a call is lost (not answered, or answered without its record) or the machi
 At each step every callee answers and holds long enough for all the step's calls to be up
 together. Lost = a call SIPp answered that the database does not hold as answered with its
 segment results. The knee is the last step with nothing lost, short of saturation; the listen
-error of every step is reported beside it (p95 within 60 ms: up to which step).
+error of every step is reported beside it (p95 within 20 ms and max within 60 ms: up to which
+step). The bench's lab has a wide RTP range (labkit.BENCH_RTP: 1,500 calls), so the ramp's
+600-call step is bounded by the machine, not by ports.
 """
 from __future__ import annotations
 
@@ -21,16 +23,17 @@ from .labkit import (BenchLab, expected_ms, make_campaign, max_overlap, numbers,
 MESSAGE_MS, NOTICE_MS = 30000, 3000
 SCRIPT = [("message", MESSAGE_MS), ("notice", NOTICE_MS)]
 RAMP_CPS = 40
-GOAL_CONCURRENT = 200
-LISTEN_MAX_MS = 60   # p95 of the step's listen error
+GOAL_CONCURRENT = 600
+LISTEN_P95_MS = 20   # p95 of the step's listen error
+LISTEN_MAX_MS = 60   # ... and its max
 WRONG_MS = 1000
 SATURATED = 0.9   # share of all cores used by Asterisk + controller + SIPp
 
 
 def run(ctx: Run) -> list[Figure]:
     """The ramp, bounded in time. Example: ``run(Run(quick=True, workdir=w))``"""
-    steps = [50, 100, 200] if ctx.quick else [50, 100, 200, 300, 400, 450]
-    budget_s = 90 if ctx.quick else 240
+    steps = [50, 100, 200] if ctx.quick else [50, 100, 200, 300, 400, 500, 600]
+    budget_s = 90 if ctx.quick else 360
     plan, blocks, holds = CalleePlan(), {}, {}
     for i, size in enumerate(steps):
         cps = min(RAMP_CPS, max(10, size // 4))
@@ -77,7 +80,7 @@ def run(ctx: Run) -> list[Figure]:
     ctx.details["concurrency"] = {"steps": rows, "knee": knee, "listen_p95_ok_up_to": quality,
                                   "cores": cores,
                                   "stopped_by": _why(first_bad) if first_bad else
-                                  "last step reached (the lab's RTP range allows ~500 calls)"}
+                                  "last step reached"}
     lost = sum(row["lost"] for row in rows if row["peak"] <= max(knee, GOAL_CONCURRENT))
     wrong = sum(row["wrong_listen_ms"] for row in rows)
     note = _why(first_bad) if first_bad else "no knee within the ramp"
@@ -86,10 +89,12 @@ def run(ctx: Run) -> list[Figure]:
     return [Figure("concurrency", "knee: concurrent calls, 0 lost", knee, "calls",
                    goal=f">= {GOAL_CONCURRENT} with 0 lost",
                    met=knee >= GOAL_CONCURRENT and not lost, note=note),
-            Figure("concurrency", f"listen error p95 <= {LISTEN_MAX_MS} ms up to", quality,
-                   "calls", note="p95 by step: " + ", ".join(
-                       f"{row['calls']}: {row['listen_err_ms'].get('p95_abs')} ms"
-                       for row in rows))]
+            Figure("concurrency", f"listen error p95 <= {LISTEN_P95_MS} ms, max <= "
+                   f"{LISTEN_MAX_MS} ms up to", quality, "calls",
+                   goal=f">= {GOAL_CONCURRENT}", met=quality >= GOAL_CONCURRENT,
+                   note="p95/max by step: " + ", ".join(
+                       f"{row['calls']}: {row['listen_err_ms'].get('p95_abs')}/"
+                       f"{row['listen_err_ms'].get('max_abs')} ms" for row in rows))]
 
 
 def _step(db, size: int, nums: list[str], hold_ms: int, truth: dict) -> dict:
@@ -117,7 +122,8 @@ def _step(db, size: int, nums: list[str], hold_ms: int, truth: dict) -> dict:
     return {"calls": size, "hold_ms": hold_ms, "sipp_answered": len(answered), "lost": lost,
             "wrong_listen_ms": wrong, "peak": peak, "ok": ok,
             "listen_err_ms": {k: r(v, 1) for k, v in err.items()},
-            "listen_ok": err.get("p95_abs", 1e9) <= LISTEN_MAX_MS,
+            "listen_ok": err.get("p95_abs", 1e9) <= LISTEN_P95_MS
+            and err.get("max_abs", 1e9) <= LISTEN_MAX_MS,
             "worst": [w for _, w in sorted(worst, key=lambda x: -x[0])[:3]]}
 
 

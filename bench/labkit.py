@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -67,6 +67,11 @@ class CallResult:
     segments: dict[str, tuple[int, str]]   # role -> (listened ms, stop reason)
 
 
+# The bench lab's RTP ports: 6,000, two a call (RTP, RTCP), 1,500 calls, clear of the test
+# instances' ranges (10000 + 1000 n) and of every instance's SIP, AMI and AGI ports.
+BENCH_RTP = (17000, 22999)
+
+
 class BenchLab:
     """Start the bench's lab Asterisk (and stop it, and only it, at the end)."""
 
@@ -74,8 +79,9 @@ class BenchLab:
         self.ctx = ctx
         # The controller runs with the bench's own key (KEY): the node gets that key's token,
         # and the bench needs no installation key in the user's home.
-        self.instance = LabInstance("bench", LabPorts.offset(ctx.lab_offset),
-                                    agi_token=derive_token(KEY))
+        ports = replace(LabPorts.offset(ctx.lab_offset), rtp_start=BENCH_RTP[0],
+                        rtp_end=BENCH_RTP[1])
+        self.instance = LabInstance("bench", ports, agi_token=derive_token(KEY))
         self.work = ctx.scratch("lab")
 
     def __enter__(self) -> "BenchLab":

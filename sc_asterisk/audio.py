@@ -279,7 +279,7 @@ def publish(asset: AudioAsset, directory: str | os.PathLike) -> Path:
     data = asset.data
     try:
         if target.stat().st_size == len(data):
-            samples = _samples(data)
+            samples = _samples(asset)
             expected = {target_dir / f"{stem}.{fmt}": len(samples) // SAMPLE_WIDTH
                         for fmt in G711}
             if all(_size(path) == size for path, size in expected.items()):
@@ -289,8 +289,8 @@ def publish(asset: AudioAsset, directory: str | os.PathLike) -> Path:
     if hashlib.sha256(data).hexdigest() != asset.sha256:
         raise AudioError(f"audio {asset.name!r}: stored bytes do not match their sha256",
                          fix=f"import it again: sc-asterisk audio import FILE --name {asset.name} --replace")
+    samples = _samples(asset)
     target_dir.mkdir(parents=True, exist_ok=True)
-    samples = _samples(data)
     # The G.711 files first: when the .wav is there, the whole prompt is (the check above).
     for fmt, encode in G711.items():
         atomic_write(target_dir / f"{stem}.{fmt}", encode(samples, SAMPLE_WIDTH), 0o644)
@@ -298,10 +298,18 @@ def publish(asset: AudioAsset, directory: str | os.PathLike) -> Path:
     return target
 
 
-def _samples(wav_bytes: bytes) -> bytes:
+def _samples(asset: AudioAsset) -> bytes:
     """The 16-bit samples of a stored prompt (mono, 8 kHz: what ``convert`` makes)."""
-    with wave.open(io.BytesIO(wav_bytes)) as wav:
-        return wav.readframes(wav.getnframes())
+    try:
+        with wave.open(io.BytesIO(asset.data)) as wav:
+            if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == \
+                    (1, SAMPLE_WIDTH, SAMPLE_RATE):
+                return wav.readframes(wav.getnframes())
+    except (EOFError, wave.Error):
+        pass
+    raise AudioError(f"audio {asset.name!r}: the stored prompt is not 8 kHz mono 16-bit WAV",
+                     fix=f"import it again: sc-asterisk audio import FILE --name {asset.name} "
+                         "--replace")
 
 
 def _size(path: Path) -> int | None:

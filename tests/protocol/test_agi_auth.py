@@ -3,16 +3,16 @@ not a node's, or whose path lacks the installation's token, is closed before any
 and changes nothing. Forged peers are raw TCP clients speaking AGI; assertions on the client
 side and on the database."""
 import asyncio
-import hashlib
 import socket
 
 import pytest
+from assets import prompt_asset
 from sqlalchemy import func, select
 
 from sc_asterisk.db.models_privacy import Installation
 from sc_asterisk.keys import record_key
 from sc_asterisk.agi import AgiGate, AgiServer, agi_url, derive_token
-from sc_asterisk.db import AudioAsset, CallAttempt
+from sc_asterisk.db import CallAttempt
 from sc_asterisk.db.models_privacy import SuppressionEntry
 from sc_asterisk.dialer.campaigns import create_campaign
 from sc_asterisk.nodes import NodeInfo
@@ -93,8 +93,7 @@ def _controller_db(db):
     record_key(db, KEY, "test")
     with db.session() as s:
         for name in ("m", "n"):
-            s.add(AudioAsset(name=name, sha256=hashlib.sha256(name.encode()).hexdigest(),
-                             duration_ms=1000, source_filename="x", data=name.encode()))
+            s.add(prompt_asset(name))
         s.flush()
         create_campaign(s, "cb", message="m", notice="n", caller_id=DID,
                         compliance_profile="basic")

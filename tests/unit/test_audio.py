@@ -5,6 +5,7 @@ trust the code they test to measure itself.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -350,6 +351,16 @@ def test_publish_refuses_bytes_that_do_not_match_their_hash(asset, tmp_path):
     asset.data = asset.data[:-1] + bytes([asset.data[-1] ^ 1])
     with pytest.raises(AudioError, match="do not match"):
         publish(asset, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_publish_refuses_stored_bytes_that_are_not_a_prompt(asset, tmp_path):
+    """Hash matching, content not what ``convert`` stores: one line naming the fix, no file."""
+    asset.data = b"not a wav"
+    asset.sha256 = hashlib.sha256(asset.data).hexdigest()
+    with pytest.raises(AudioError, match="not 8 kHz mono 16-bit WAV") as err:
+        publish(asset, tmp_path / "out")
+    assert "audio import" in err.value.fix
     assert not (tmp_path / "out").exists()
 
 

@@ -3,14 +3,14 @@ finding 2). A slot the dialer cannot read, or one that never meets the campaign'
 that attempt as ``skipped`` with a recorded reason; the other attempts are dialed."""
 import asyncio
 import csv
-import hashlib
 from datetime import date, datetime, timezone
 
 import pytest
+from assets import prompt_asset
 from sqlalchemy import select
 
 from sc_asterisk.contacts import ImportOptions, import_contacts
-from sc_asterisk.db import AudioAsset, CallAttempt, CallRecord, Campaign, Contact
+from sc_asterisk.db import CallAttempt, CallRecord, Campaign, Contact
 from sc_asterisk.db.worker import DbWorker
 from sc_asterisk.dialer.calls import CallTracker
 from sc_asterisk.dialer.campaigns import create_campaign, queue_contacts
@@ -57,8 +57,7 @@ def _campaign(db, slots: list[str | None], windows: str | None = None) -> int:
     they are, as a database from before the import checked them would hold them."""
     with db.session() as s:
         for name in ("m", "n"):
-            s.add(AudioAsset(name=name, sha256=hashlib.sha256(b"x").hexdigest(),
-                             duration_ms=1000, source_filename="x", data=b"x"))
+            s.add(prompt_asset(name))
         s.flush()
         campaign = create_campaign(s, "slots", message="m", notice="n", windows=windows,
                                    retry_policy=NO_RETRY, status="running", cps=100,
