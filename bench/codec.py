@@ -1,0 +1,58 @@
+"""Asterisk's own CPU per minute of call: prompts published as WAV only (the baseline: Asterisk
+encodes every 20 ms frame to the call's A-law) against WAV with G.711 beside it (the file's
+bytes are sent as they are: ``audio.publish``). Same lab, same callees, same run.
+
+Each campaign's callees answer at once and hold HOLD_MS, listening to a message longer than
+that; Asterisk's CPU (/proc) over the campaign, per call, scaled to 60 s of call (the setup and
+teardown share is small at these holds and is counted in both).
+"""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from unittest import mock
+
+from sc_asterisk import audio
+
+from .common import Figure, Run, r
+from .labkit import BenchLab, make_campaign, numbers
+
+HOLD_MS = 20_000
+CPS = 10
+
+
+def run(ctx: Run) -> list[Figure]:
+    """Two campaigns: WAV only, then WAV + G.711. Example: ``run(Run(quick=True, workdir=w))``"""
+    from sc_asterisk.lab.sipp import CalleePlan
+    calls = 20 if ctx.quick else 60
+    plan, blocks = CalleePlan(), {}
+    for i, kind in enumerate(("wav", "g711")):
+        blocks[kind] = numbers(90 + i, calls)
+        for n in blocks[kind]:
+            plan.add(n, "answer", ring_ms=0, hold_ms=HOLD_MS)
+    per_minute: dict[str, float] = {}
+    with BenchLab(ctx) as lab:
+        db = lab.database("codec")
+        for i, (kind, nums) in enumerate(blocks.items()):
+            # one prompt per campaign (another tone: another file), longer than the hold
+            prompts = lab.prompts(HOLD_MS + 5000 + i, 1000)
+            make_campaign(db, prompts, f"codec-{kind}", nums, cps=CPS, max_channels=calls)
+        sounds = Path(lab.instance.node_info().sounds_dir)
+        for old in [*sounds.glob("*.alaw"), *sounds.glob("*.ulaw")]:
+            old.unlink()                     # the baseline's prompt must be WAV only
+        with lab.simulator(plan, "codec") as sim:
+            with mock.patch.dict(audio.G711, clear=True):       # published as WAV only
+                wav_run, = asyncio.run(lab.run_campaigns(db, ["codec-wav"]))
+            g711_run, = asyncio.run(lab.run_campaigns(db, ["codec-g711"]))
+            answered = len(sim.truth())
+    for kind, run_ in (("wav", wav_run), ("g711", g711_run)):
+        per_minute[kind] = 1000 * run_.asterisk_cpu_s / calls * 60_000 / HOLD_MS
+    ratio = per_minute["g711"] / per_minute["wav"]
+    ctx.details["codec"] = {
+        "calls": calls, "hold_ms": HOLD_MS, "cps": CPS, "sipp_calls": answered,
+        "asterisk_ms_per_60s_call": {k: r(v, 1) for k, v in per_minute.items()},
+        "asterisk_cpu_s": {"wav": r(wav_run.asterisk_cpu_s, 2),
+                           "g711": r(g711_run.asterisk_cpu_s, 2)}}
+    return [Figure("codec", "Asterisk CPU per 60 s call, prompts with G.711",
+                   r(per_minute["g711"], 1), "ms", r(per_minute["wav"], 1), "WAV only (transcoded)",
+                   note=f"ratio {ratio:.2f}; {calls} calls of {HOLD_MS // 1000} s each")]
