@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -55,6 +56,8 @@ class CampaignRun:
     controller_cpu_s: float
     asterisk_cpu_s: float
     cdrs: dict[str, dict] = field(default_factory=dict)   # by attempt id (Cdr AMI events)
+    # the controller's database transactions during the campaign, by function (DbWorker.counts)
+    transactions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,6 +143,7 @@ class BenchLab:
         async with controller:
             for index, name in enumerate(names):
                 ast0, cpu0, t0 = proc_cpu_s(self.asterisk_pid), self_cpu_s(), time.monotonic()
+                counts0 = Counter(controller.worker.counts)
                 await controller.run_campaign(name)
                 wall = time.monotonic() - t0
                 cpu, ast = self_cpu_s() - cpu0, proc_cpu_s(self.asterisk_pid) - ast0
@@ -148,7 +152,8 @@ class BenchLab:
                 deadline = time.monotonic() + 3.0
                 while time.monotonic() < deadline and not answered <= set(cdrs):
                     await asyncio.sleep(0.05)
-                runs.append(CampaignRun(wall, cpu, ast, {a: cdrs.get(a) for a in answered}))
+                runs.append(CampaignRun(wall, cpu, ast, {a: cdrs.get(a) for a in answered},
+                                        dict(Counter(controller.worker.counts) - counts0)))
                 if between is not None and between(index, runs[-1]) is False:
                     break
         return runs

@@ -59,7 +59,9 @@ def run(ctx: Run) -> list[Figure]:
                 "asterisk_cpu_s": r(run_.asterisk_cpu_s, 2),
                 "controller_ms_per_call": r(1000 * run_.controller_cpu_s / len(nums), 2),
                 "asterisk_ms_per_call": r(1000 * run_.asterisk_cpu_s / len(nums), 2),
-                "hold_ms": HOLD_MS}
+                "hold_ms": HOLD_MS,
+                "transactions_per_call": {name: r(n / len(nums), 2) for name, n in
+                                          sorted(run_.transactions.items())}}
             graded = cps in GRADED
             figures += [
                 Figure("pacing", f"rate at {cps} CPS ({len(invites)} INVITEs)", r(rate, 3),

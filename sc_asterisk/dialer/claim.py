@@ -71,6 +71,9 @@ class Claim:
 @dataclass(frozen=True)
 class Wait:
     seconds: float | None      # None: until a call ends (a channel frees up)
+    # Nothing is due: what is left of the campaign is calls in flight and retries for later.
+    # A call ending changes that only when it was the last one (Done) or queued a retry.
+    idle: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,8 @@ def claim_next(s: Session, campaign_id: int, nodes: list[NodeSlot], controller: 
         if open_attempts(s, campaign_id) == 0:
             return Done()
         due = next_due_ms(s, campaign_id)
-        return Wait(None if due is None or due <= now_ms else min(60.0, (due - now_ms) / 1000))
+        return Wait(None if due is None or due <= now_ms else min(60.0, (due - now_ms) / 1000),
+                    idle=True)
     for attempt in candidates:
         wait = window_wait(attempt, when, windows)
         if isinstance(wait, int):

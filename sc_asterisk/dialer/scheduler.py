@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
@@ -74,6 +75,10 @@ class Scheduler:
         self._refusals: dict[str, int] = {}
         # Per campaign, the time before which a claim would only return a pacing Wait.
         self._next_token: dict[int, float] = {}
+        # Per campaign with nothing due (Wait.idle), until when (monotonic) its claims rest
+        # while this controller still has calls of it up; and those calls, counted.
+        self._idle_until: dict[int, float] = {}
+        self._up: Counter[int] = Counter()
 
     def stop(self) -> None:
         """Stop claiming; calls in progress go on."""
@@ -99,6 +104,13 @@ class Scheduler:
                 if early > 0:
                     waits.append(early)
                     continue
+                resting = self._resting(cid)
+                if resting:
+                    # Nothing due: each call ending would only find the same. Asked again
+                    # when its last call here ends (Done?) or after a while (a retry due,
+                    # another controller's calls, contacts queued meanwhile).
+                    waits.append(resting)
+                    continue
                 if cid not in self._published:
                     await self.worker.transaction(self._publish, cid)
                 nodes = [NodeSlot(name, link.max_channels, link.info.trunks)
@@ -109,13 +121,18 @@ class Scheduler:
                 result = await self._try_claim(cid, nodes, poll_s)
                 if isinstance(result, Claim):
                     self._next_token[cid] = result.next_token_at
+                    self._up[cid] += 1
                     self._track(self._call(result))
                     progressed = True
                 elif isinstance(result, (Done, Stopped)):
                     finished = finished or cid == target
                     ended.add(cid)
-                elif isinstance(result, Wait) and result.seconds is not None:
-                    waits.append(result.seconds)
+                elif isinstance(result, Wait):
+                    if result.seconds is not None:
+                        waits.append(result.seconds)
+                    if result.idle:
+                        self._idle_until[cid] = time.monotonic() + min(
+                            poll_s, poll_s if result.seconds is None else result.seconds)
             if finished:
                 break
             ids = [cid for cid in ids if cid not in ended]   # until the next listing
@@ -126,6 +143,15 @@ class Scheduler:
                 await within(self._freed.wait(), min(waits + [poll_s]))
             except asyncio.TimeoutError:
                 pass
+
+    def _resting(self, campaign_id: int) -> float:
+        """Seconds the campaign's claims still rest (0: claim now)."""
+        until = self._idle_until.get(campaign_id)
+        left = 0.0 if until is None else until - time.monotonic()
+        if left <= 0 or not self._up[campaign_id]:
+            self._idle_until.pop(campaign_id, None)
+            return 0.0
+        return left
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait for calls in progress; True when all ended within *timeout*."""
@@ -228,6 +254,7 @@ class Scheduler:
             log.exception("attempt %s: could not be recorded", claim.attempt_id)
         finally:
             self.tracker.forget(claim.attempt_id)
+            self._up[claim.campaign_id] -= 1
             self._freed.set()
 
     def _after_refusal(self, link: NodeLink, attempt_id: str) -> OriginateResult:
