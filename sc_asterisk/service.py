@@ -43,6 +43,7 @@ from .nodes import NodeInfo
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
+MIN_AGI_SESSIONS = 500
 
 
 class Controller:
@@ -104,7 +105,8 @@ class Controller:
                               "callback": CallbackHandler(self.store, self.optouts, self.id,
                                                           set(self.links))},
                              host=agi_bind, port=agi_port, on_refused=self.metrics.agi_refused,
-                             gate=AgiGate(token=self.agi_token, peers=frozenset()))
+                             gate=AgiGate(token=self.agi_token, peers=frozenset()),
+                             max_sessions=agi_sessions(self.links.values()))
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -279,6 +281,18 @@ class Controller:
     async def _resync(self, node: str) -> None:
         """After a (re)login: flights whose channel vanished while the link was down end now."""
         await resync(self.tracker, node, self.links[node].ami)
+
+
+def agi_sessions(links) -> int:
+    """How many FastAGI sessions the controller serves at once: one per call its nodes may
+    carry, and as many again for calls back to the campaigns' numbers and sessions ending as
+    others start (at least AgiServer's default). A session refused over the cap costs its
+    callee the dialplan's search for a controller (SC_RESUME_MS) before the message: the
+    bench's 600-call step found that cap at 500.
+
+    Example: ``agi_sessions([link])`` -> 1000 for a node of 500 channels
+    """
+    return max(MIN_AGI_SESSIONS, 2 * sum(link.max_channels for link in links))
 
 
 def _mark_answered(s, controller: str, attempt_id: str, answer_ms: int) -> None:

@@ -54,3 +54,19 @@ def test_a_failed_dialing_loop_stops_the_controller_with_status_1(db):
 
     status, life = _serve_until_signal(db, serve, 3)
     assert status == 1 and life == ["start", ("stop", 3)]
+
+
+def test_the_call_flow_serves_a_session_for_every_channel_its_nodes_carry(db):
+    """A FastAGI session over the cap is refused, and its callee waits for the dialplan's
+    search before the message: the cap follows the nodes' channels (both of them), never the
+    library default (500) when the nodes carry more."""
+    big = NodeInfo("n1", "127.0.0.1", 1, "u", "s", "127.0.0.1", 1, "/tmp", "/tmp", "lab",
+                   max_channels=600)
+    other = NodeInfo("n2", "127.0.0.2", 1, "u", "s", "127.0.0.2", 1, "/tmp", "/tmp", "lab",
+                     max_channels=300)
+
+    async def build(nodes, **options):
+        return Controller(db, nodes, key="k" * 32, **options).agi.max_sessions
+    assert asyncio.run(build([big, other])) >= 900 * 2
+    assert asyncio.run(build([big], max_channels={"n1": 1000})) >= 2000
+    assert asyncio.run(build([NODE])) == 500          # small nodes: the floor
