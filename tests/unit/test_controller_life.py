@@ -3,6 +3,7 @@ replaced by recorders, the signal is real."""
 import asyncio
 import os
 import signal
+import sys
 
 from sc_asterisk.nodes import NodeInfo
 from sc_asterisk.service import Controller
@@ -70,3 +71,18 @@ def test_the_call_flow_serves_a_session_for_every_channel_its_nodes_carry(db):
     assert asyncio.run(build([big, other])) >= 900 * 2
     assert asyncio.run(build([big], max_channels={"n1": 1000})) >= 2000
     assert asyncio.run(build([NODE])) == 500          # small nodes: the floor
+
+
+def test_the_event_loop_gets_the_gil_back_within_a_millisecond(db):
+    """The database thread runs pure Python for ms at a time: with CPython's 5 ms switch
+    interval the event loop (every call's next FastAGI command) waited behind it, and the
+    listen error's tail grew with the calls up (bench/README.md, concurrency)."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        async def build():
+            Controller(db, NODE, key="k" * 32)
+        asyncio.run(build())
+        assert sys.getswitchinterval() <= 0.001
+    finally:
+        sys.setswitchinterval(before)
