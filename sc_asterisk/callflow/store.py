@@ -8,7 +8,7 @@ import time
 from pathlib import PurePosixPath
 from typing import Callable
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..audio import asterisk_name, stem_of
@@ -104,25 +104,30 @@ def record_play(s: Session, attempt_id: str, result: PlayResult, precision: str)
 
     Example: ``record_play(s, attempt_id, reconstruct(facts, lengths), RECONSTRUCTED)``
     """
-    # Plain statements, not ORM objects: this runs once per answered call on the one
+    # Statements built once, not ORM objects: this runs once per answered call on the one
     # database thread every call shares.
-    record = {"hung_up_by": result.hung_up_by, "precision": precision}
+    record = {"r_id": attempt_id, "hung_up_by": result.hung_up_by, "precision": precision}
     if result.opted_out:
         record["opted_out"] = True
-    found = s.execute(update(CallRecord).where(CallRecord.attempt_id == attempt_id)
-                      .values(**record)
-                      .execution_options(synchronize_session=False)).rowcount
+    found = s.execute(_PLAY_RECORD, record).rowcount
     if not found:
-        s.add(CallRecord(attempt_id=attempt_id, **record))
+        s.add(CallRecord(attempt_id=attempt_id, hung_up_by=result.hung_up_by,
+                         precision=precision, opted_out=result.opted_out))
         s.flush()
-    s.execute(delete(SegmentListen).where(SegmentListen.attempt_id == attempt_id)
-              .execution_options(synchronize_session=False))
+    s.execute(_DROP_LISTENS, {"r_id": attempt_id})
     if result.segments:
-        s.execute(insert(SegmentListen), [
+        s.execute(_ADD_LISTEN, [
             {"attempt_id": attempt_id, "position": r.position, "role": r.role,
              "length_ms": r.length_ms, "listened_ms": r.listened_ms,
              "heard_full": r.heard_full, "stop_reason": r.stop_reason}
             for r in result.segments])
+
+
+_PLAY_RECORD = CallRecord.__table__.update().where(
+    CallRecord.__table__.c.attempt_id == bindparam("r_id"))
+_DROP_LISTENS = SegmentListen.__table__.delete().where(
+    SegmentListen.__table__.c.attempt_id == bindparam("r_id"))
+_ADD_LISTEN = SegmentListen.__table__.insert()
 
 
 def opt_out_in(s: Session, attempt_id: str, key: str) -> str:
@@ -218,18 +223,14 @@ def script_files(s: Session, campaign_id: int, sounds_dir: str
     return tuple(path(sha) for role, sha in rows if role in PLAYED_ROLES), digit, confirm
 
 
-def script_key(s: Session, campaign_id: int) -> str:
+def script_key_of(campaign_id: int, rows) -> str:
     """What names a campaign's script in the call flow's memory: the campaign id and a digest
-    of its prompts' content, e.g. ``"7.3f9a0c1d2e4b"``. One small query, run in the claim's
-    transaction: ``audio import --replace`` gives the next call a new key.
+    of its prompts' content, from its segment rows (``db.dialer_queries.script_rows``), which
+    every claim reads: ``audio import --replace`` gives the next call a new key.
 
-    Example: ``script_key(s, 7)`` -> "7.3f9a0c1d2e4b"
+    Example: ``script_key_of(7, script_rows(conn, 7))`` -> "7.3f9a0c1d2e4b"
     """
-    rows = s.execute(select(CampaignSegment.position, CampaignSegment.role, AudioAsset.sha256)
-                     .join(AudioAsset, AudioAsset.id == CampaignSegment.asset_id)
-                     .where(CampaignSegment.campaign_id == campaign_id)
-                     .order_by(CampaignSegment.position))
-    digest = hashlib.sha256("|".join(f"{p}:{r}:{h}" for p, r, h in rows).encode())
+    digest = hashlib.sha256("|".join(f"{p}:{r}:{h}" for p, r, h, *_ in rows).encode())
     return f"{campaign_id}.{digest.hexdigest()[:12]}"
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from ..errors import ConfigError
@@ -51,6 +51,10 @@ class SuppressImportSummary:
     rejected: Counter = field(default_factory=Counter)
 
 
+_REASONS = select(SuppressionEntry.__table__.c.reason).where(
+    SuppressionEntry.__table__.c.number_hash.in_([bindparam("h1"), bindparam("h2")]))
+
+
 class SuppressionStore:
     """Suppression entries seen through one session (one transaction). Example::
 
@@ -80,12 +84,15 @@ class SuppressionStore:
 
     def entry(self, e164: str) -> SuppressionEntry | None:
         """The entry for an E.164 number (a suppression or its erasure tombstone), or None."""
-        e164 = _require_e164(e164)
-        hashes = (self.pseudonym(e164), self._slow(e164))
-        entries = self.session.scalars(select(SuppressionEntry)
-                                       .where(SuppressionEntry.number_hash.in_(hashes))).all()
+        entries = self.session.scalars(select(SuppressionEntry).where(
+            SuppressionEntry.number_hash.in_(self._hashes(e164)))).all()
         # a tombstone wins over an HMAC-keyed entry of the same number
         return max(entries, key=lambda e: e.reason == ERASED, default=None)
+
+    def _hashes(self, e164: str) -> tuple[str, str]:
+        """The keys an entry for *e164* may have: its HMAC pseudonym, its tombstone hash."""
+        e164 = _require_e164(e164)
+        return self.pseudonym(e164), self._slow(e164)
 
     def add(self, e164: str, reason: str, source: str) -> SuppressionEntry:
         """Suppress *e164* (idempotent: an existing entry is kept as it is).
@@ -148,12 +155,14 @@ class SuppressionStore:
         if _PSEUDONYM.match(number or ""):
             entry = self._by_hash(number)
             return entry.reason if entry else "invalid-number"
-        else:
-            try:
-                entry = self.entry(to_e164(number))
-            except NumberRejected:
-                return "invalid-number"
-        return entry.reason if entry else None
+        try:
+            e164 = to_e164(number)
+        except NumberRejected:
+            return "invalid-number"
+        # The reasons alone, by a statement built once: the dialer asks before every call.
+        pseudonym, slow = self._hashes(e164)
+        reasons = self.session.execute(_REASONS, {"h1": pseudonym, "h2": slow}).scalars().all()
+        return ERASED if ERASED in reasons else (reasons[0] if reasons else None)
 
     def reasons_among(self, numbers: Iterable[str]) -> dict[str, str]:
         """{e164: reason} for the HMAC-keyed entries among many E.164 numbers (one query per

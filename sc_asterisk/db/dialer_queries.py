@@ -6,79 +6,194 @@ so the same statements are safe there too.
 """
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, Row, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from ..dialer.states import INFLIGHT_STATES, OPEN_STATES, AttemptState, allowed_from
-from .models import (AudioAsset, CallAttempt, CallRecord, CampaignSegment, ControllerLease,
-                     PaceBucket)
+from .models import (AudioAsset, CallAttempt, CallRecord, Campaign, CampaignSegment, Contact,
+                     ControllerLease, PaceBucket)
+from .models_telecom import Trunk
 from .session import db_clock_ms
 
 # An ``unknown`` attempt this recent may still ring its callee: their number is in flight.
 UNKNOWN_INFLIGHT_MS = 3_600_000
 
 
-def inflight_by(s: Session, column, value) -> int:
-    return s.scalar(select(func.count()).select_from(CallAttempt)
-                    .where(column == value, holds_channel())) or 0
-
-
-def inflight_per_node(s: Session) -> dict[str, int]:
-    rows = s.execute(select(CallAttempt.node, func.count())
-                     .where(holds_channel())
-                     .group_by(CallAttempt.node)).all()
-    return {node: n for node, n in rows if node}
+# The claim's statements are Core on table columns, built once here with bind parameters and
+# run on the session's connection: a claim runs before every call on the controller's one
+# database thread, and building a statement (and its cache key) or the ORM's unit of work
+# cost more than the statement itself (issue 15's profile).
+_A, _R, _C = CallAttempt.__table__.c, CallRecord.__table__.c, Campaign.__table__.c
+_T, _P, _K = Trunk.__table__.c, PaceBucket.__table__.c, Contact.__table__.c
+_S, _AU = CampaignSegment.__table__.c, AudioAsset.__table__.c
 
 
 def holds_channel():
     """The attempts that count against channel caps: in flight, and ``unknown`` ones until
     Asterisk confirmed their channel gone (``channel_gone_ms``): they may still ring."""
     unknown = AttemptState.UNKNOWN
-    return (CallAttempt.state.in_(INFLIGHT_STATES + (unknown,))
-            & ((CallAttempt.state != unknown) | CallAttempt.channel_gone_ms.is_(None)))
+    return (_A.state.in_(INFLIGHT_STATES + (unknown,))
+            & ((_A.state != unknown) | _A.channel_gone_ms.is_(None)))
 
 
-def lock_buckets(s: Session, scopes: list[str], now: float) -> dict[str, PaceBucket]:
-    """The token bucket rows of *scopes* ("campaign:7", "trunk:ovh", "node:n1"), created when
-    missing and row-locked for this transaction, always in the order of their scope: every
-    claim takes the same locks in the same order (no deadlock), before it counts the caps the
-    rows guard. Creation is ``INSERT … ON CONFLICT DO NOTHING``: two controllers creating the
-    same bucket at once both go on. (Arithmetic: ``dialer.pacing.Bucket``.)
+_CLAIM_SETTINGS = (
+    select(_C.status, _C.trunk, _C.max_channels, _C.cps, _C.windows, _C.retry_policy,
+           _C.caller_id, _C.ring_timeout_s, _C.amd_policy, _T.max_channels.label("trunk_max"),
+           _T.cps.label("trunk_cps"), _T.dial_prefix)
+    .select_from(Campaign.__table__.outerjoin(Trunk.__table__, _T.name == _C.trunk))
+    .where(_C.id == bindparam("cid")).with_for_update(of=Campaign.__table__))
 
-    Example: ``rows = lock_buckets(s, ["campaign:7", "trunk:ovh"], time.time())``
+
+def claim_settings(conn: Connection, campaign_id: int) -> Row | None:
+    """The campaign's row, locked (its status, caps, pacing, windows, retry rules, caller ID),
+    with its trunk's caps and dial prefix (None for a trunk the table does not know: the
+    lab's). One statement.
+
+    Example: ``row = claim_settings(s.connection(), 7); row.status, row.trunk_max``
+    """
+    return conn.execute(_CLAIM_SETTINGS, {"cid": campaign_id}).first()
+
+
+_CHANNELS_HELD = (
+    select(_A.node, func.sum(case((_A.campaign_id == bindparam("cid"), 1), else_=0)),
+           func.sum(case((_A.trunk == bindparam("trunk"), 1), else_=0)), func.count())
+    .where(holds_channel()).group_by(_A.node))
+
+
+def channels_held(conn: Connection, campaign_id: int, trunk: str
+                  ) -> tuple[int, int, dict[str, int]]:
+    """(the campaign's, the trunk's, {node: n}) channels held now (:func:`holds_channel`), in
+    one statement.
+
+    Example: ``mine, on_trunk, per_node = channels_held(conn, 7, "ovh")``
+    """
+    rows = conn.execute(_CHANNELS_HELD, {"cid": campaign_id, "trunk": trunk}).all()
+    return (sum(r[1] for r in rows), sum(r[2] for r in rows),
+            {node: n for node, _c, _t, n in rows if node})
+
+
+_LOCK_BUCKETS = (select(_P.scope, _P.tokens, _P.stamp)
+                 .where(_P.scope.in_(bindparam("scopes", expanding=True)))
+                 .order_by(_P.scope).with_for_update())
+_STORE_BUCKET = (update(PaceBucket.__table__).where(_P.scope == bindparam("b_scope"))
+                 .values(tokens=bindparam("b_tokens"), stamp=bindparam("b_stamp")))
+
+
+def lock_buckets(conn: Connection, scopes: list[str], now: float) -> dict[str, Row]:
+    """The token bucket rows (scope, tokens, stamp) of *scopes* ("campaign:7", "trunk:ovh",
+    "node:n1"), created when missing and row-locked for this transaction, always in the order
+    of their scope: every claim takes the same locks in the same order (no deadlock), before it
+    counts the caps the rows guard. Creation is ``INSERT … ON CONFLICT DO NOTHING``: two
+    controllers creating the same bucket at once both go on. (Arithmetic:
+    ``dialer.pacing.Bucket``; written back by :func:`store_buckets`.)
+
+    Example: ``rows = lock_buckets(s.connection(), ["campaign:7", "trunk:ovh"], time.time())``
     """
     wanted = sorted(set(scopes))
-    query = select(PaceBucket).where(PaceBucket.scope.in_(wanted)) \
-        .order_by(PaceBucket.scope).with_for_update()
-    rows = {row.scope: row for row in s.scalars(query)}
+    rows = {row.scope: row for row in conn.execute(_LOCK_BUCKETS, {"scopes": wanted})}
     missing = [scope for scope in wanted if scope not in rows]
     if missing:
-        insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-        s.execute(insert(PaceBucket).values([{"scope": scope, "tokens": 1.0, "stamp": now}
-                                             for scope in missing])
-                  .on_conflict_do_nothing(index_elements=["scope"]))
-        fresh = query.execution_options(populate_existing=True)
-        rows = {row.scope: row for row in s.scalars(fresh)}
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        conn.execute(insert(PaceBucket.__table__).values(
+            [{"scope": scope, "tokens": 1.0, "stamp": now} for scope in missing])
+            .on_conflict_do_nothing(index_elements=["scope"]))
+        rows = {row.scope: row for row in conn.execute(_LOCK_BUCKETS, {"scopes": wanted})}
     return rows
 
 
-def due_attempts(s: Session, campaign_id: int, now_ms: int, limit: int) -> list[CallAttempt]:
-    """Queued attempts that may be dialed now, oldest first, locked against other controllers."""
-    return list(s.scalars(
-        select(CallAttempt).options(joinedload(CallAttempt.contact))
-        .where(CallAttempt.campaign_id == campaign_id, CallAttempt.state == AttemptState.QUEUED,
-               CallAttempt.not_before_ms <= now_ms)
-        .order_by(CallAttempt.not_before_ms, CallAttempt.created_at, CallAttempt.id)
-        .limit(limit).with_for_update(skip_locked=True, of=CallAttempt)))
+def store_buckets(conn: Connection, buckets: dict[str, tuple[float, float]]) -> None:
+    """Write bucket states back: {scope: (tokens, stamp)}, rows locked by :func:`lock_buckets`."""
+    conn.execute(_STORE_BUCKET, [{"b_scope": scope, "b_tokens": tokens, "b_stamp": stamp}
+                                 for scope, (tokens, stamp) in buckets.items()])
 
 
-def script_ms(s: Session, campaign_id: int) -> int:
-    """The length of a campaign's whole script (an upper bound of one call's playing time)."""
-    return s.scalar(select(func.coalesce(func.sum(AudioAsset.duration_ms), 0))
-                    .join(CampaignSegment, CampaignSegment.asset_id == AudioAsset.id)
-                    .where(CampaignSegment.campaign_id == campaign_id)) or 0
+DUE_LIMIT = 10      # queued attempts a claim looks at: the first usually goes
+_DUE = (select(_A.id, _A.number, _A.contact_id, _K.time_zone, _K.consent_slot)
+        .select_from(CallAttempt.__table__.outerjoin(Contact.__table__, _K.id == _A.contact_id))
+        .where(_A.campaign_id == bindparam("cid"), _A.state == AttemptState.QUEUED,
+               _A.not_before_ms <= bindparam("now_ms"))
+        .order_by(_A.not_before_ms, _A.created_at, _A.id)
+        .limit(DUE_LIMIT).with_for_update(skip_locked=True, of=CallAttempt.__table__))
+
+
+def due_attempts(conn: Connection, campaign_id: int, now_ms: int) -> list[Row]:
+    """Up to :data:`DUE_LIMIT` queued attempts that may be dialed now, oldest first, locked
+    against other controllers (skipped when another holds them): (id, number, contact_id,
+    time_zone, consent_slot), in the claim index's order (``ix_call_attempt_claim``).
+
+    Example: ``due_attempts(s.connection(), 7, now_ms)[0].number``
+    """
+    return conn.execute(_DUE, {"cid": campaign_id, "now_ms": now_ms}).all()
+
+
+_DEFER = (update(CallAttempt.__table__).where(_A.id == bindparam("a_id"))
+          .values(not_before_ms=bindparam("a_not_before")))
+
+
+def defer_attempt(conn: Connection, attempt_id: str, not_before_ms: int) -> None:
+    """Leave a queued attempt for later (its window opens then; its callee is on the line)."""
+    conn.execute(_DEFER, {"a_id": attempt_id, "a_not_before": not_before_ms})
+
+
+_LOCK_CONTACT = select(_K.id).where(_K.id == bindparam("contact")).with_for_update()
+
+
+def lock_contact(conn: Connection, contact_id: int) -> None:
+    """Row-lock a contact for this transaction: two controllers claiming one person in two
+    campaigns take turns. (Not sent to SQLite, whose writer already holds the one lock.)"""
+    if conn.dialect.name != "sqlite":
+        conn.execute(_LOCK_CONTACT, {"contact": contact_id})
+
+
+def _number_use():
+    unknown = AttemptState.UNKNOWN
+    ringing = (_A.id != bindparam("attempt")) & (
+        _A.state.in_(INFLIGHT_STATES)
+        | ((_A.state == unknown) & (_R.originate_ms >= bindparam("unknown_since"))))
+    dialed = (_R.originate_ms >= bindparam("since")) & _A.state.notin_((AttemptState.QUEUED,
+                                                                       AttemptState.SKIPPED))
+    return (select(func.sum(case((ringing, 1), else_=0)), func.sum(case((dialed, 1), else_=0)))
+            .select_from(CallAttempt.__table__.outerjoin(CallRecord.__table__,
+                                                         _R.attempt_id == _A.id))
+            .where(_A.number == bindparam("number")))
+
+
+_NUMBER_USE = _number_use()
+
+
+def number_use(conn: Connection, number: str, attempt_id: str, now_ms: int, since_ms: int
+               ) -> tuple[bool, int]:
+    """In one statement, of every attempt for *number* (any campaign): whether another one
+    may be ringing its callee now (in flight, or ``unknown`` and younger than an hour), and
+    how many reached the network since *since_ms* (the per-number cap).
+
+    Example: ``busy, dials = number_use(conn, "+33612345678", attempt_id, now_ms, since_ms)``
+    """
+    row = conn.execute(_NUMBER_USE, {"number": number, "attempt": attempt_id,
+                                     "unknown_since": now_ms - UNKNOWN_INFLIGHT_MS,
+                                     "since": since_ms}).one()
+    return bool(row[0]), int(row[1] or 0)
+
+
+_ADD_RECORD = insert(CallRecord.__table__)
+
+
+def add_record(conn: Connection, **values) -> None:
+    """Insert an attempt's call record (a claim's originate time, a skip's reason)."""
+    conn.execute(_ADD_RECORD, values)
+
+
+_SCRIPT_ROWS = (select(_S.position, _S.role, _AU.sha256, _AU.duration_ms)
+                .join_from(CampaignSegment.__table__, AudioAsset.__table__,
+                           _AU.id == _S.asset_id)
+                .where(_S.campaign_id == bindparam("cid")).order_by(_S.position))
+
+
+def script_rows(conn: Connection, campaign_id: int) -> list[Row]:
+    """The campaign's segments in order: (position, role, sha256, duration_ms), one query."""
+    return conn.execute(_SCRIPT_ROWS, {"cid": campaign_id}).all()
 
 
 def next_due_ms(s: Session, campaign_id: int) -> int | None:
@@ -93,37 +208,25 @@ def open_attempts(s: Session, campaign_id: int) -> int:
                            CallAttempt.state.in_(OPEN_STATES))) or 0
 
 
-def number_in_flight(s: Session, number: str, attempt_id: str, now_ms: int) -> bool:
-    """Whether another attempt for *number* (any campaign) may be ringing its callee now: in
-    flight, or ``unknown`` and younger than an hour."""
-    unknown = AttemptState.UNKNOWN
-    recent = CallRecord.originate_ms >= now_ms - UNKNOWN_INFLIGHT_MS
-    return s.scalar(select(func.count()).select_from(CallAttempt).outerjoin(CallRecord)
-                    .where(CallAttempt.number == number, CallAttempt.id != attempt_id,
-                           CallAttempt.state.in_(INFLIGHT_STATES)
-                           | ((CallAttempt.state == unknown) & recent))) > 0
-
-
-def dials_since(s: Session, number: str, since_ms: int) -> int:
-    """Attempts that reached the network for *number* (any campaign) since *since_ms*."""
-    return s.scalar(select(func.count()).select_from(CallAttempt).join(CallRecord)
-                    .where(CallAttempt.number == number, CallRecord.originate_ms >= since_ms,
-                           CallAttempt.state.notin_((AttemptState.QUEUED,
-                                                     AttemptState.SKIPPED)))) or 0
+_RECORD_ANSWER = (update(CallRecord.__table__)
+                  .where(_R.attempt_id == bindparam("r_id"), _R.answer_ms.is_(None))
+                  .values(answer_ms=bindparam("r_answer")))
 
 
 def record_answer(s: Session, attempt_id: str, answer_ms: int) -> None:
-    """Note when the attempt's call was answered, unless already noted (a plain UPDATE, no ORM
-    load: it runs once per answered call on the database thread every call shares)."""
-    s.execute(update(CallRecord).where(CallRecord.attempt_id == attempt_id,
-                                       CallRecord.answer_ms.is_(None))
-              .values(answer_ms=answer_ms).execution_options(synchronize_session=False))
+    """Note when the attempt's call was answered, unless already noted (a statement built
+    once: it runs once per answered call on the database thread every call shares)."""
+    s.execute(_RECORD_ANSWER, {"r_id": attempt_id, "r_answer": answer_ms})
+
+
+_HEARTBEAT = (update(ControllerLease.__table__)
+              .where(ControllerLease.__table__.c.id == bindparam("lease"))
+              .values(heartbeat_ms=db_clock_ms()))
 
 
 def heartbeat(s: Session, lease_id: str) -> None:
     """Beat *lease_id*'s heartbeat, on the database's clock."""
-    s.execute(update(ControllerLease).where(ControllerLease.id == lease_id)
-              .values(heartbeat_ms=db_clock_ms()))
+    s.execute(_HEARTBEAT, {"lease": lease_id})
 
 
 def orphaned(lease_id: str, stale_after_ms: int):

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 # holds that much more than one token, so the lateness is made up on the next call instead of
 # slowing the campaign down; two calls are never closer than (1/rate - PACING_GRACE_S).
 PACING_GRACE_S = 0.02
+# A claim made for the very instant its token is due (dialer.scheduler.CLAIM_LEAD_S) may find
+# it a rounding error short (epoch seconds carry ~0.2 µs): a token due this soon is there.
+DUE_NOW_S = 1e-5
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,8 @@ class Bucket:
         0.25
         """
         tokens = self.tokens_at(rate, now)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+        wait = (1.0 - tokens) / rate
+        return 0.0 if wait <= DUE_NOW_S else wait
 
     def take(self, rate: float, now: float) -> "Bucket":
         """The bucket after one token is taken at *now*.

@@ -14,7 +14,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Mapping
 
-from sqlalchemy import update
+from functools import lru_cache
+
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -101,6 +103,17 @@ def campaign_may_become(status: str, to: CampaignStatus) -> bool:
     return to in CAMPAIGN_TRANSITIONS.get(CampaignStatus(status), frozenset())
 
 
+@lru_cache(maxsize=None)
+def _transition_stmt(to: AttemptState, held: bool):
+    """The conditional UPDATE of :func:`transition`, built once per target state: a Core
+    statement (no ORM bulk-update machinery) whose SET clause is the parameters' columns. It
+    runs on every claim and every end of call, on the controller's one database thread."""
+    row = CallAttempt.__table__.c
+    stmt = update(CallAttempt.__table__).where(row.id == bindparam("t_id"),
+                                               row.state.in_(allowed_from(to)))
+    return stmt.where(row.controller == bindparam("t_controller")) if held else stmt
+
+
 def transition(s: Session, attempt_id: str, to: AttemptState, *, controller: str | None = None,
                values: Mapping[str, Any] | None = None) -> bool:
     """Move one attempt to *to* if its state allows it (and, with *controller*, only if that
@@ -109,15 +122,11 @@ def transition(s: Session, attempt_id: str, to: AttemptState, *, controller: str
 
     Example: ``transition(s, attempt_id, AttemptState.FINISHED, controller=me)``
     """
-    # A Core UPDATE (no ORM bulk-update machinery): this runs on every claim and every end of
-    # call, on the one database thread of the controller.
-    row = CallAttempt.__table__.c
     changes = {"state": to, **(values or {})}
-    stmt = update(CallAttempt.__table__).where(row.id == attempt_id,
-                                               row.state.in_(allowed_from(to)))
+    params = {"t_id": attempt_id, **changes}
     if controller is not None:
-        stmt = stmt.where(row.controller == controller)
-    happened = s.execute(stmt.values(**changes)).rowcount == 1
+        params["t_controller"] = controller
+    happened = s.execute(_transition_stmt(to, controller is not None), params).rowcount == 1
     loaded = s.identity_map.get(identity_key(CallAttempt, attempt_id)) if happened else None
     if loaded is not None:        # an attempt already loaded in *s* stays in step with its row
         for key, value in changes.items():

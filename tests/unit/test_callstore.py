@@ -73,7 +73,7 @@ def test_a_prompt_replaced_during_serve_is_played_by_the_next_call(db, tmp_path)
     def claim() -> Claim:
         while True:
             with db.session() as s:
-                result = scheduler._claim(s, cid, [NodeSlot("n1", 10)])
+                result = scheduler._claim(s, cid, [NodeSlot("n1", 10)], time.time())
             if not isinstance(result, Wait) or result.seconds is None:
                 break
             time.sleep(result.seconds)      # the campaign's pace: its next token

@@ -374,11 +374,11 @@ def test_a_claim_lost_to_another_controller_is_tried_again_not_the_end_of_the_lo
     claims = []
     claim = scheduler._claim
 
-    def lost_once(s, campaign_id, nodes):
+    def lost_once(s, campaign_id, nodes, at):
         claims.append(campaign_id)
         if len(claims) == 1:
             raise IntegrityError("INSERT INTO pace_bucket", {}, Exception("UNIQUE"))
-        return claim(s, campaign_id, nodes)
+        return claim(s, campaign_id, nodes, at)
 
     scheduler._claim = lost_once
 
