@@ -12,7 +12,7 @@ import asyncio
 import logging
 from datetime import timezone
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..ami import AmiClient
 from ..db import CallAttempt, CallRecord
@@ -110,6 +110,19 @@ async def resync(tracker: CallTracker, node: str, ami: AmiClient, retry_s: float
         delay = min(delay * 2, RESYNC_MAX_DELAY_S)
 
 
+# In flight, and this controller's but not followed, or with no node to ask: built once with
+# expanding parameters (a list of every followed call inlined made each round build and key a
+# new statement: the sweep cost more than a claim).
+_SWEPT = (select(CallAttempt, CallRecord).outerjoin(CallRecord)
+          .where(CallAttempt.state.in_(INFLIGHT_STATES),
+                 ((CallAttempt.controller == bindparam("me"))
+                  & CallAttempt.id.notin_(bindparam("followed", expanding=True)))
+                 | CallAttempt.node.is_(None)
+                 | CallAttempt.node.notin_(bindparam("nodes", expanding=True))
+                 | (CallRecord.direction == "inbound"))
+          .with_for_update(skip_locked=True, of=CallAttempt))
+
+
 def sweep(s, controller_id: str, channels: dict[str, dict[str, str] | None],
           followed: set[str], now_ms: int, facts: FactsOf | None = None
           ) -> list[tuple[str, str, int | None]]:
@@ -129,13 +142,8 @@ def sweep(s, controller_id: str, channels: dict[str, dict[str, str] | None],
     attempt ids this controller follows.
     """
     adopt = []
-    mine_unfollowed = (CallAttempt.controller == controller_id) \
-        & CallAttempt.id.notin_(sorted(followed))
-    unaskable = CallAttempt.node.is_(None) | CallAttempt.node.notin_(sorted(channels)) \
-        | (CallRecord.direction == "inbound")
-    rows = s.execute(select(CallAttempt, CallRecord).outerjoin(CallRecord)
-                     .where(CallAttempt.state.in_(INFLIGHT_STATES), mine_unfollowed | unaskable)
-                     .with_for_update(skip_locked=True, of=CallAttempt)).all()
+    rows = s.execute(_SWEPT, {"me": controller_id, "followed": sorted(followed),
+                              "nodes": sorted(channels)}).all()
     for attempt, record in rows:
         age = now_ms - _started_ms(attempt, record)
         inbound = record is not None and record.direction == "inbound"

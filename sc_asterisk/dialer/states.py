@@ -127,7 +127,8 @@ def transition(s: Session, attempt_id: str, to: AttemptState, *, controller: str
     if controller is not None:
         params["t_controller"] = controller
     happened = s.execute(_transition_stmt(to, controller is not None), params).rowcount == 1
-    loaded = s.identity_map.get(identity_key(CallAttempt, attempt_id)) if happened else None
+    loaded = s.identity_map.get(identity_key(CallAttempt, attempt_id)) \
+        if happened and s.identity_map else None
     if loaded is not None:        # an attempt already loaded in *s* stays in step with its row
         for key, value in changes.items():
             set_committed_value(loaded, key, value)
