@@ -90,6 +90,7 @@ class Controller:
         self.optouts = OptOuts(self.worker, self.key, OptOutJournal(
             Path(journal_dir) if journal_dir else Settings.load().home / "optout-journal"))
         self.tracker = CallTracker(on_answer=self._persist_answer)
+        self.store.hand_over = self.tracker.take_play     # listens written with the call's end
         self.links = {}
         # Asterisk's own log of each call, read when a dead controller's calls are settled.
         self.cel = {node.name: CelLog(node.cel_file) for node in nodes if node.cel_file}

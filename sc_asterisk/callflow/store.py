@@ -38,8 +38,13 @@ class CallStore:
     """
 
     def __init__(self, worker: DbWorker,
-                 publish: Callable[[AudioAsset], None] | None = None):
+                 publish: Callable[[AudioAsset], None] | None = None,
+                 hand_over: Callable[[str, PlayResult], bool] | None = None):
         self.worker = worker
+        # Takes what a call's session measured to write it with the call's end, in one
+        # transaction (the dialer following the call: dialer.calls.CallTracker.take_play);
+        # False for a call nobody here follows (inbound, or resumed for another controller).
+        self.hand_over = hand_over
         # Puts a prompt on the nodes (in the database thread) before a script naming it is
         # played: a replaced prompt is a new file (content-addressed).
         self.publish = publish
@@ -77,6 +82,10 @@ class CallStore:
         return campaign_script(campaign, sounds_dir)
 
     async def save_play(self, attempt_id: str, result: PlayResult) -> None:
+        """Record what the callee heard: handed to the call's end when this controller
+        follows the call (one transaction for both), else written now."""
+        if self.hand_over is not None and self.hand_over(attempt_id, result):
+            return
         await self.worker.transaction(_save_play, attempt_id, result)
 
     async def save_amd(self, attempt_id: str, result: str, cause: str) -> None:

@@ -12,6 +12,7 @@ from .. import chanvars
 from ..aio import within
 from ..ami import AmiClient, AmiRefused, ChannelState, Hangup, HangupRequest, OriginateResult
 from ..callflow.amd import parse_amd
+from ..callflow.player import PlayResult
 from ..errors import AmiError
 from .claim import Claim
 
@@ -43,6 +44,10 @@ class Flight:
     # One call flow session of this controller played the call from start to end: what was
     # heard is measured, Asterisk's log has nothing to add (it is not read for it then).
     flow_whole: bool = False
+    # What the call flow measured, handed over to be written with the call's end (one
+    # transaction); refused once the end is being written (``ending``): the flow writes it.
+    play: PlayResult | None = None
+    ending: bool = False
 
     @property
     def attempt_id(self) -> str:
@@ -86,6 +91,19 @@ class CallTracker:
         flight = self.flights.get(attempt_id)
         if flight is not None:
             self._answered(flight, None)
+
+    def take_play(self, attempt_id: str, result: PlayResult) -> bool:
+        """Take what the call flow measured of a call followed here, to be written with its
+        end (``finish_attempt``); False when no such call is followed or its end is already
+        being written: the call flow then writes it itself.
+
+        Example: ``CallStore(worker, hand_over=tracker.take_play)``
+        """
+        flight = self.flights.get(attempt_id)
+        if flight is None or flight.ending:
+            return False
+        flight.play = result
+        return True
 
     def agi_finished(self, attempt_id: str, whole: bool = False) -> None:
         """The call flow's session ended; *whole*: it played the call from start to end."""

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from ..callflow.amd import parse_amd
+from ..callflow.store import MEASURED, record_play
 from ..cel import FactsOf
 from ..db import CallAttempt, CallRecord, Campaign
 from .calls import Flight, now_ms
@@ -47,6 +48,10 @@ def finish_attempt(s: Session, flight: Flight, sent: OriginateResult, controller
     values = {"node": None, "controller": None} if sent is OriginateResult.NOT_SENT else {}
     if to is AttemptState.UNKNOWN and flight.hung_up.is_set():
         values["channel_gone_ms"] = flight.end_ms or now_ms()   # Asterisk said: slot free
+    if flight.play is not None:
+        # What the call flow measured, in the same transaction as the end. A fact of the
+        # call, written even when another controller holds the attempt now.
+        record_play(s, flight.attempt_id, flight.play, MEASURED)
     if not transition(s, flight.attempt_id, to, controller=controller, values=values):
         log.warning("attempt %s is no longer held by this controller: its end is not recorded",
                     flight.attempt_id)

@@ -240,6 +240,8 @@ class Scheduler:
 
     def _finish(self, flight: Flight, sent: OriginateResult) -> asyncio.Task:
         # A write that must finish: shielded from the call's cancellation, awaited at close.
+        # From here the call flow writes its measurements itself (CallTracker.take_play).
+        flight.ending = True
         return self.worker.submit(finish_attempt, flight, sent, self.controller_id, self.facts)
 
     async def _call(self, claim: Claim, at: float = 0.0) -> None:
