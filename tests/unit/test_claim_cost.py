@@ -152,7 +152,7 @@ def test_claims_are_made_ahead_for_their_token_s_instant_and_dialed_at_it(db, tm
         assert s.get(Campaign, cid).status == "completed"
 
 
-def test_migration_0011_goes_down_and_up_with_the_claim_index(any_db):
+def test_migration_0011_goes_down_and_up_with_the_claim_index(any_db):  # noqa: F811
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import inspect
