@@ -118,15 +118,33 @@ def queue_contacts(s: Session, campaign: Campaign, contact_ids: Iterable[int],
     return added
 
 
-def status_counts(s: Session, campaign: Campaign) -> dict[str, Counter]:
-    """Attempts by state and finished calls by outcome."""
+def status_counts(s: Session, campaign: Campaign) -> dict:
+    """Attempts by state (an index-only GROUP BY on ``ix_call_attempt_claim``), finished calls
+    by outcome and how many opted out (one GROUP BY over the campaign's call records).
+
+    Example: ``status_counts(s, c)["outcomes"]["answered"]``
+    """
     states = Counter(dict(s.execute(select(CallAttempt.state, func.count())
                                     .where(CallAttempt.campaign_id == campaign.id)
                                     .group_by(CallAttempt.state)).all()))
-    outcomes = Counter(dict(s.execute(
-        select(CallRecord.outcome, func.count()).join(CallAttempt)
-        .where(CallAttempt.campaign_id == campaign.id).group_by(CallRecord.outcome)).all()))
-    return {"states": states, "outcomes": outcomes}
+    outcomes: Counter = Counter()
+    opted_out = 0
+    for outcome, opted, count in s.execute(
+            select(CallRecord.outcome, CallRecord.opted_out, func.count()).join(CallAttempt)
+            .where(CallAttempt.campaign_id == campaign.id)
+            .group_by(CallRecord.outcome, CallRecord.opted_out)).all():
+        outcomes[outcome] += count
+        opted_out += count if opted else 0
+    return {"states": states, "outcomes": outcomes, "opted_out": opted_out}
+
+
+def campaign_page(s: Session, limit: int, offset: int = 0) -> tuple[list[Campaign], int]:
+    """One page of campaigns, oldest first, and how many there are in all.
+
+    Example: ``rows, total = campaign_page(s, limit=50, offset=100)``
+    """
+    rows = list(s.scalars(select(Campaign).order_by(Campaign.id).limit(limit).offset(offset)))
+    return rows, s.scalar(select(func.count()).select_from(Campaign)) or 0
 
 
 def live_counts(s: Session, campaign: Campaign, now_ms: int, window_s: int = 10,

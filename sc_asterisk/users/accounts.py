@@ -19,7 +19,7 @@ from ..errors import ConfigError, NotFound
 from .roles import ROLES
 from .secrets import hash_password, verify_password
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,59}$")
 MIN_PASSWORD = 12
 
 
@@ -39,7 +39,7 @@ def add_user(s: Session, username: str, password: str, role: str,
     """
     if not _NAME.match(username):
         raise ConfigError(f"bad user name {username!r}",
-                          fix="use lower-case letters, digits, '.', '_', '@' or '-' (max 64)")
+                          fix="use lower-case letters, digits, '.', '_', '@' or '-' (max 60)")
     if role not in ROLES:
         raise ConfigError(f"unknown role {role!r}", fix="use one of: " + ", ".join(ROLES))
     check_password(password)

@@ -1,0 +1,56 @@
+"""The ASGI application: ``/api/v1`` behind authentication, its OpenAPI document included.
+
+Example::
+
+    app = create_app(Database(url), load_key(settings, db))
+    uvicorn.run(app, host="127.0.0.1", port=8080)
+"""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+
+from .. import __version__
+from ..db import Database
+from . import errors
+from .api import campaigns, cdr, session, telecom
+from .auth import Principal, principal
+from .live import LiveCache
+
+API = "/api/v1"
+
+
+def create_app(db: Database, key: str, *, secure_cookies: bool = True,
+               live_every: float = 1.0) -> FastAPI:
+    """The web application on *db*, with the installation *key* (pseudonyms of exports).
+
+    *secure_cookies*: session cookies carry the Secure flag (and the ``__Host-`` prefix);
+    turned off only for plain HTTP on a trusted network.
+    """
+    app = FastAPI(title="sc-asterisk", version=__version__, openapi_url=None, docs_url=None,
+                  redoc_url=None,
+                  description="Voice-broadcast campaigns: the HTTP API. Authenticate with "
+                              "`Authorization: Bearer sct_...` or a session cookie (POST "
+                              f"{API}/session) plus `X-CSRF-Token` on unsafe methods.")
+    app.state.db, app.state.key = db, key
+    app.state.secure_cookies = secure_cookies
+    app.state.live = LiveCache(every=live_every)
+    errors.install(app)
+    api = APIRouter(prefix=API)
+    for module in (session, campaigns, telecom, cdr):
+        api.include_router(module.router)
+
+    @api.get("/openapi.json", include_in_schema=False)
+    def openapi(_who: Principal = Depends(principal)) -> dict:
+        return app.openapi()
+
+    app.include_router(api)
+
+    @app.middleware("http")
+    async def no_store(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    return app

@@ -1,0 +1,77 @@
+"""Pydantic models of every request and response body of ``/api/v1`` (the OpenAPI document is
+made from them)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: ``items`` from ``offset``, ``total`` in all."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class Login(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class Me(BaseModel):
+    username: str
+    role: str
+    via: str
+    permissions: list[str]
+    csrf_token: str | None = None
+
+
+class CampaignSummary(BaseModel):
+    name: str
+    status: str
+    trunk: str
+    cps: float
+    max_channels: int
+    compliance_profile: str
+    created_at: datetime
+
+
+class Segment(BaseModel):
+    position: int
+    role: str
+    audio: str
+
+
+class CampaignDetail(CampaignSummary):
+    caller_id: str | None
+    optout_digit: str
+    ring_timeout_s: int
+    windows: list[str]
+    amd_policy: str | None
+    segments: list[Segment]
+
+
+class StatusChange(BaseModel):
+    name: str
+    status: str
+
+
+class LiveStatus(BaseModel):
+    """Aggregated figures of a campaign (no per-call row is read for the attempt states)."""
+
+    name: str
+    status: str
+    total: int = Field(description="attempts queued so far")
+    done: int = Field(description="attempts in a final state")
+    in_flight: int = Field(description="attempts originating, ringing or answered")
+    states: dict[str, int]
+    outcomes: dict[str, int]
+    answered: int = Field(description="finished calls whose outcome is answered")
+    opted_out: int = Field(description="calls in which the callee opted out")
+    computed_at: datetime
