@@ -21,12 +21,13 @@ _hasher = PasswordHasher()
 _DUMMY: list[str] = []
 
 
-def set_hasher(hasher: PasswordHasher) -> None:
-    """Replace the password hasher (tests use cheap parameters). Example:
-    ``set_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))``"""
+def set_hasher(hasher: PasswordHasher) -> PasswordHasher:
+    """Replace the password hasher (tests use cheap parameters); returns the previous one.
+    Example: ``set_hasher(PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))``"""
     global _hasher
-    _hasher = hasher
+    previous, _hasher = _hasher, hasher
     _DUMMY.clear()
+    return previous
 
 
 def hash_password(password: str) -> str:

@@ -48,9 +48,10 @@ class WebEnv:
 @pytest.fixture(autouse=True, scope="session")
 def _cheap_password_hashing():
     """argon2id with test parameters: the same code path, milliseconds instead of 60 ms."""
-    user_secrets.set_hasher(PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    previous = user_secrets.set_hasher(PasswordHasher(time_cost=1, memory_cost=64,
+                                                       parallelism=1))
     yield
-    user_secrets.set_hasher(PasswordHasher())
+    user_secrets.set_hasher(previous)
 
 
 def make_env(tmp_path: Path) -> WebEnv:

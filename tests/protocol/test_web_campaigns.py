@@ -1,0 +1,162 @@
+"""Campaigns through the HTTP API: the CLI's lifecycle rules and words, audited with the user;
+pages; live figures from an index-only GROUP BY, shared by every viewer; the report's JSON is
+the CLI's."""
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from sqlalchemy import event, func, select, text
+
+from sc_asterisk.cli.common import cli
+from sc_asterisk.db import CallAttempt, CallRecord, Campaign
+from sc_asterisk.db.models_privacy import AuditEntry
+from sc_asterisk.web.live import LiveCache
+
+
+def status_of(env, name):
+    with env.db.session() as s:
+        return s.scalar(select(Campaign.status).where(Campaign.name == name))
+
+
+def audit(env):
+    with env.db.session() as s:
+        return [(a.actor, a.action, a.details) for a in s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "campaign-status")
+            .order_by(AuditEntry.id))]
+
+
+def test_the_lifecycle_through_http_is_audited_with_the_user(web):
+    client = web.client("operator")
+    for action, status in (("start", "running"), ("pause", "paused"), ("resume", "running"),
+                           ("cancel", "cancelled")):
+        response = client.post(f"/api/v1/campaigns/muni/{action}")
+        assert response.status_code == 200, response.text
+        assert response.json() == {"name": "muni", "status": status}
+        assert status_of(web, "muni") == status
+    assert audit(web) == [
+        ("web:operator", "campaign-status", {"campaign": "muni", "from": a, "to": b})
+        for a, b in (("draft", "running"), ("running", "paused"), ("paused", "running"),
+                     ("running", "cancelled"))]
+
+
+def test_a_refused_transition_is_the_clis_one_line_and_changes_nothing(web):
+    response = web.client("admin").post("/api/v1/campaigns/done/pause")
+    assert response.status_code == 400
+    line = response.json()["error"]
+    assert line == ("campaign 'done' is completed; it cannot become paused "
+                    "(see: sc-asterisk campaign status done)")
+    cli_run = CliRunner().invoke(cli, ["--db", web.url, "--home", str(web.home),
+                                       "campaign", "pause", "done"])
+    assert line == cli_run.exception.one_line()            # the same words as the CLI
+    assert status_of(web, "done") == "completed" and audit(web) == []
+
+
+def test_an_unknown_campaign_is_404_with_one_line(shared_web):
+    for method, path in (("GET", "/api/v1/campaigns/nope"), ("GET", "/api/v1/campaigns/nope/status"),
+                         ("POST", "/api/v1/campaigns/nope/start")):
+        response = shared_web.client("admin").request(method, path)
+        assert response.status_code == 404
+        assert response.json() == {"error": "no campaign named 'nope' "
+                                            "(see: sc-asterisk campaign list)"}
+
+
+def test_campaigns_come_a_page_at_a_time(shared_web):
+    client = shared_web.client("analyst")
+    first = client.get("/api/v1/campaigns", params={"limit": 2}).json()
+    second = client.get("/api/v1/campaigns", params={"limit": 2, "offset": 2}).json()
+    assert first["total"] == second["total"] == 4
+    names = [c["name"] for c in first["items"] + second["items"]]
+    assert names == ["done", "muni", "second", "third"]
+    for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"limit": "ten"}):
+        response = client.get("/api/v1/campaigns", params=bad)
+        assert response.status_code == 422
+        line = response.json()["error"]
+        assert line.startswith(f"bad {next(iter(bad))}:") and "\n" not in line
+
+
+def test_show_gives_settings_and_script(shared_web):
+    body = shared_web.client("operator").get("/api/v1/campaigns/muni").json()
+    assert body["status"] == "draft" and body["compliance_profile"] == "basic"
+    assert [(s["role"], s["audio"]) for s in body["segments"]] == [("message", "msg"),
+                                                                    ("notice", "notice")]
+
+
+def test_live_figures_match_the_rows(shared_web):
+    body = shared_web.client("operator").get("/api/v1/campaigns/done/status").json()
+    with shared_web.db.session() as s:
+        cid = s.scalar(select(Campaign.id).where(Campaign.name == "done"))
+        outcomes = dict(s.execute(select(CallRecord.outcome, func.count()).join(CallAttempt)
+                                  .where(CallAttempt.campaign_id == cid)
+                                  .group_by(CallRecord.outcome)).all())
+        opted = s.scalar(select(func.count()).select_from(CallRecord).join(CallAttempt)
+                         .where(CallAttempt.campaign_id == cid, CallRecord.opted_out))
+        total = s.scalar(select(func.count()).select_from(CallAttempt)
+                         .where(CallAttempt.campaign_id == cid))
+    assert body["total"] == total == 40 and body["done"] == 40 and body["in_flight"] == 0
+    assert body["outcomes"] == outcomes and body["answered"] == outcomes["answered"]
+    assert body["opted_out"] == opted
+
+
+def test_attempt_states_are_counted_from_the_index_alone(shared_web):
+    seen: list[tuple[str, tuple]] = []
+
+    def remember(_conn, _cursor, statement, parameters, _context, _many):
+        seen.append((statement, parameters))
+
+    engine = shared_web.db.engine
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        shared_web.client("operator").get("/api/v1/campaigns/done/status")
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    statement, parameters = next((st, p) for st, p in seen
+                                 if "GROUP BY call_attempt.state" in st)
+    with engine.connect() as conn:
+        plan = " ".join(row[-1] for row in conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement, parameters))
+    assert "COVERING INDEX ix_call_attempt_claim" in plan, plan
+
+
+def test_viewers_share_one_computation_per_interval(shared_web):
+    now = [0.0]
+    cache = LiveCache(every=1.0, clock=lambda: now[0])
+    for _ in range(5):
+        cache.get(shared_web.db, "done")
+    assert cache.computed == 1
+    now[0] = 1.5
+    cache.get(shared_web.db, "done")
+    assert cache.computed == 2
+
+
+def test_the_report_is_the_clis_json(shared_web):
+    body = shared_web.client("analyst").get("/api/v1/campaigns/done/report",
+                                            params={"min_listen_s": 7, "tz": "Europe/Paris"})
+    assert body.status_code == 200
+    result = CliRunner().invoke(cli, ["--db", shared_web.url, "--home", str(shared_web.home),
+                                      "report", "done", "--json", "--min-listen-s", "7",
+                                      "--tz", "Europe/Paris"])
+    assert result.exit_code == 0, result.output
+    assert body.json() == json.loads(result.output)
+    bad = shared_web.client("analyst").get("/api/v1/campaigns/done/report",
+                                           params={"tz": "Mars/Olympus"})
+    assert bad.status_code == 400
+    assert bad.json() == {"error": "unknown time zone 'Mars/Olympus' (use e.g. UTC or "
+                                   "Europe/Paris)"}
+
+
+def test_nodes_and_trunks_are_described_as_the_cli_does(web):
+    with web.db.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO trunk (name, host, port, transport, register, match, codecs, "
+            "max_channels, cps, qualify_s, caller_id_policy, dial_prefix, billing_increment_s, "
+            "enabled, srtp, created_at, secret_file) VALUES ('acme', '192.0.2.1', 5060, 'udp', "
+            "false, '[]', 'alaw', 30, 5, 60, 'from', '', 1, true, false, CURRENT_TIMESTAMP, "
+            "'/secret/acme')"))
+    client = web.client("engineer")
+    page = client.get("/api/v1/trunks").json()
+    assert page["total"] == 1 and page["items"][0]["name"] == "acme"
+    trunk = client.get("/api/v1/trunks/acme").json()
+    assert trunk["max_channels"] == "30" and trunk["secret"] == "******** (/secret/acme)"
+    assert client.get("/api/v1/trunks/nope").json() == {
+        "error": "no trunk named 'nope' (see: sc-asterisk trunk list)"}
