@@ -1,4 +1,5 @@
-"""The ASGI application: ``/api/v1`` behind authentication, its OpenAPI document included.
+"""The ASGI application: ``/api/v1`` and the console's pages behind authentication (the
+OpenAPI document included); only ``/login`` and ``/static/`` are open.
 
 Example::
 
@@ -7,11 +8,15 @@ Example::
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..db import Database
-from . import errors
+from . import errors, pages
 from .api import campaigns, cdr, session, telecom
 from .auth import Principal, principal
 from .live import LiveCache
@@ -34,7 +39,7 @@ def create_app(db: Database, key: str, *, secure_cookies: bool = True,
     app.state.db, app.state.key = db, key
     app.state.secure_cookies = secure_cookies
     app.state.live = LiveCache(every=live_every)
-    errors.install(app)
+    errors.install(app, html=pages.error_page)
     api = APIRouter(prefix=API)
     for module in (session, campaigns, telecom, cdr):
         api.include_router(module.router)
@@ -44,6 +49,13 @@ def create_app(db: Database, key: str, *, secure_cookies: bool = True,
         return app.openapi()
 
     app.include_router(api)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")),
+              name="static")
+
+    @app.exception_handler(pages.LoginRequired)
+    async def to_login(_request: Request, _exc: pages.LoginRequired) -> RedirectResponse:
+        return RedirectResponse("/login", status_code=303)
 
     @app.middleware("http")
     async def no_store(request: Request, call_next):

@@ -8,14 +8,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from fastapi import Depends, Request
+import logging
 
+from fastapi import Depends, Request, Response
+
+from ..contacts.audit import record_audit
+from ..users.accounts import authenticate
 from ..users.roles import Permission, allowed
 from ..users.secrets import same
-from ..users.sessions import session_for_cookie
+from ..users.sessions import LIFETIME, open_session, session_for_cookie
 from ..users.tokens import user_for_token
 from .errors import fail
 
+log = logging.getLogger(__name__)
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _LOGIN_FIX = "log in with POST /api/v1/session, or send Authorization: Bearer TOKEN " \
@@ -71,6 +76,33 @@ def principal(request: Request) -> Principal:
             fail(403, "missing or wrong CSRF token",
                  f"send the {CSRF_HEADER} header given at login (GET /api/v1/me shows it)")
     return Principal(who[0], who[1], "session", who[2])
+
+
+def start_session(db, username: str, password: str) -> tuple[Principal, str] | None:
+    """Log a user in: their principal and the session cookie's value, or None (wrong name or
+    password). Audited. The JSON login and the console's login form both come here.
+
+    Example: ``who, cookie = start_session(db, "alice", "correct horse battery")``
+    """
+    with db.session() as s:
+        user = authenticate(s, username, password)
+        if user is None:
+            log.warning("failed login for a user name of %d characters", len(username))
+            return None
+        cookie, csrf = open_session(s, user)
+        record_audit(s, "login", None, {}, f"web:{user.username}")
+        return Principal(user.username, user.role, "session", csrf), cookie
+
+
+def set_session_cookie(request: Request, response: Response, cookie: str | None) -> None:
+    """Set (or, with None, delete) the session cookie: Secure, HttpOnly, SameSite=Strict."""
+    secure = request.app.state.secure_cookies
+    if cookie is None:
+        response.delete_cookie(cookie_name(request), path="/", secure=secure, httponly=True,
+                               samesite="strict")
+    else:
+        response.set_cookie(cookie_name(request), cookie, max_age=int(LIFETIME.total_seconds()),
+                            path="/", secure=secure, httponly=True, samesite="strict")
 
 
 def require(permission: Permission) -> Callable[..., Principal]:

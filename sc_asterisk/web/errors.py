@@ -5,9 +5,12 @@ A domain error (ScError) is a 400, a missing object a 404; a request FastAPI can
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy.exc import OperationalError
 
 from ..errors import NotFound, ScError
@@ -18,16 +21,26 @@ def fail(status: int, message: str, fix: str | None = None, headers: dict | None
     raise HTTPException(status, ScError(message, fix).one_line(), headers=headers)
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers that turn every error into one JSON line."""
+# (request, status, line) -> the console's HTML error page
+HtmlError = Callable[[Request, int, str], Response]
+
+
+def install(app: FastAPI, html: HtmlError | None = None) -> None:
+    """Register the handlers that turn every error into one JSON line (under ``/api/``) or,
+    with *html*, the console's error page (elsewhere)."""
+
+    def answer(request: Request, status: int, line: str, headers: dict | None = None):
+        if html is not None and not request.url.path.startswith("/api/"):
+            return html(request, status, line)
+        return _error(status, line, headers)
 
     @app.exception_handler(ScError)
-    async def domain(_request: Request, exc: ScError) -> JSONResponse:
-        return _error(404 if isinstance(exc, NotFound) else 400, exc.one_line())
+    async def domain(request: Request, exc: ScError) -> Response:
+        return answer(request, 404 if isinstance(exc, NotFound) else 400, exc.one_line())
 
-    @app.exception_handler(HTTPException)
-    async def http(_request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), exc.headers)
+    @app.exception_handler(StarletteHTTPException)    # fastapi's and the router's own 404/405
+    async def http(request: Request, exc: StarletteHTTPException) -> Response:
+        return answer(request, exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

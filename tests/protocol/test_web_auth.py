@@ -29,6 +29,7 @@ MATRIX = [
     ("GET", "/api/v1/campaigns", CAMPAIGN_READERS),
     ("GET", "/api/v1/campaigns/muni", CAMPAIGN_READERS),
     ("GET", "/api/v1/campaigns/muni/status", CAMPAIGN_READERS),
+    ("GET", "/api/v1/campaigns/muni/events?limit=1", CAMPAIGN_READERS),
     ("GET", "/api/v1/campaigns/done/report", ANALYSTS),
     ("POST", "/api/v1/campaigns/muni/start", OPERATORS),
     ("POST", "/api/v1/campaigns/muni/pause", OPERATORS),

@@ -2,16 +2,20 @@
 cancel) through ``dialer.lifecycle.set_status``, the CLI's own path."""
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timezone
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from ...dialer.campaigns import campaign_page, get_campaign
 from ...dialer.lifecycle import set_status
 from ...reports import campaign_figures
 from ...reports.options import parse_zone
 from ...users.roles import Permission
-from ..auth import Principal, require
+from ..auth import Principal, principal, require
 from ..schemas import CampaignDetail, CampaignSummary, LiveStatus, Page, Segment, StatusChange
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
@@ -20,6 +24,8 @@ CONTROL = require(Permission.CAMPAIGN_CONTROL)
 
 # Each lifecycle route and the status it asks for (the state machine, dialer/states.py, says
 # whether the campaign may go there).
+# How often a live stream checks that its login still holds.
+RECHECK_LOGIN_S = 30.0
 ACTIONS = {"start": "running", "pause": "paused", "resume": "running", "cancel": "cancelled"}
 
 
@@ -58,6 +64,39 @@ def campaign_status(name: str, request: Request, _who: Principal = READ):
     """Live figures: attempts by state, outcomes, answered, opt-outs (shared by every viewer,
     recomputed at most once a second)."""
     return request.app.state.live.get(request.app.state.db, name)
+
+
+@router.get("/{name}/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def campaign_events(name: str, request: Request,
+                          every: float = Query(1.0, ge=0.5, le=60, description="seconds"),
+                          limit: int | None = Query(None, ge=1, description="events, then end"),
+                          _who: Principal = READ) -> StreamingResponse:
+    """The live figures as server-sent events (``event: status``, data: the status JSON),
+    every *every* seconds, for as long as the client listens and its login holds."""
+    live, db = request.app.state.live, request.app.state.db
+    first = await run_in_threadpool(live.get, db, name)     # 404 before the stream starts
+
+    async def events():
+        figures, sent, checked = first, 0, time.monotonic()
+        while True:
+            yield f"event: status\ndata: {LiveStatus(**figures).model_dump_json()}\n\n"
+            sent += 1
+            if limit is not None and sent >= limit:
+                return
+            await asyncio.sleep(every)
+            if await request.is_disconnected():
+                return
+            if time.monotonic() - checked >= RECHECK_LOGIN_S:
+                try:       # logged out, session expired or token revoked: the stream ends
+                    await run_in_threadpool(principal, request)
+                except HTTPException:
+                    return
+                checked = time.monotonic()
+            figures = await run_in_threadpool(live.get, db, name)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"X-Accel-Buffering": "no"})
 
 
 @router.get("/{name}/report")

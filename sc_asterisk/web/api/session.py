@@ -1,40 +1,29 @@
 """Logging in and out (browser sessions) and who am I."""
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Depends, Request, Response
 
 from ...contacts.audit import record_audit
-from ...users.accounts import authenticate
 from ...users.roles import PERMISSIONS, allowed
-from ...users.sessions import LIFETIME, close_session, open_session
-from ..auth import Principal, cookie_name, principal
+from ...users.sessions import close_session
+from ..auth import Principal, cookie_name, principal, set_session_cookie, start_session
 from ..errors import fail
 from ..schemas import Login, Me
 
 router = APIRouter(tags=["session"])
-log = logging.getLogger(__name__)
+WRONG_LOGIN = "wrong user name or password"
+WRONG_LOGIN_FIX = "check both, or ask an admin (sc-asterisk user add NAME --role ROLE)"
 
 
 @router.post("/session", response_model=Me)
 def login(body: Login, request: Request, response: Response) -> Me:
     """Log in: sets the session cookie (Secure, HttpOnly, SameSite=Strict) and returns the
     CSRF token to send as ``X-CSRF-Token`` on every unsafe request."""
-    db = request.app.state.db
-    with db.session() as s:
-        user = authenticate(s, body.username, body.password)
-        if user is not None:
-            cookie, csrf = open_session(s, user)
-            record_audit(s, "login", None, {}, f"web:{user.username}")
-            who = Principal(user.username, user.role, "session", csrf)
-    if user is None:
-        log.warning("failed login for a user name of %d characters", len(body.username))
-        fail(401, "wrong user name or password", "check both, or ask an admin "
-             "(sc-asterisk user add NAME --role ROLE)")
-    response.set_cookie(cookie_name(request), cookie, max_age=int(LIFETIME.total_seconds()),
-                        path="/", secure=request.app.state.secure_cookies, httponly=True,
-                        samesite="strict")
+    started = start_session(request.app.state.db, body.username, body.password)
+    if started is None:
+        fail(401, WRONG_LOGIN, WRONG_LOGIN_FIX)
+    who, cookie = started
+    set_session_cookie(request, response, cookie)
     return _me(who)
 
 
@@ -46,9 +35,7 @@ def logout(request: Request, response: Response, who: Principal = Depends(princi
         if who.via == "session" and cookie:
             close_session(s, cookie)
             record_audit(s, "logout", None, {}, who.actor)
-    response.delete_cookie(cookie_name(request), path="/",
-                           secure=request.app.state.secure_cookies, httponly=True,
-                           samesite="strict")
+    set_session_cookie(request, response, None)
 
 
 @router.get("/me", response_model=Me)
