@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import logging
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
 
@@ -76,6 +77,14 @@ def principal(request: Request) -> Principal:
             fail(403, "missing or wrong CSRF token",
                  f"send the {CSRF_HEADER} header given at login (GET /api/v1/me shows it)")
     return Principal(who[0], who[1], "session", who[2])
+
+
+def check_same_origin(request: Request) -> None:
+    """Refuse a login posted from another site's page (login CSRF: logging a browser into
+    someone else's account). Browsers send ``Origin`` with every POST."""
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc != request.headers.get("host"):
+        fail(403, "login from another site refused", "log in from this console's own page")
 
 
 def start_session(db, username: str, password: str) -> tuple[Principal, str] | None:

@@ -5,7 +5,7 @@ small script, ``static/console.js``: no build chain)."""
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ..dialer.campaigns import campaign_page, get_campaign
 from ..users.roles import Permission, allowed
-from .auth import Principal, principal, set_session_cookie, start_session
+from .auth import (Principal, check_same_origin, principal, set_session_cookie,
+                   start_session)
 from .errors import fail
 from .i18n import labels, language
 
@@ -63,11 +64,7 @@ def login_page(request: Request) -> HTMLResponse:
 
 @router.post("/login")
 async def login_form(request: Request) -> Response:
-    # A login from another site's page is refused: no one can log a browser into an account
-    # of theirs (login CSRF).
-    origin = request.headers.get("origin")
-    if origin and urlsplit(origin).netloc != request.headers.get("host"):
-        fail(403, "login from another site refused", "log in from this console's own page")
+    check_same_origin(request)
     fields = parse_qs((await request.body()).decode("utf-8", "replace"))
     username = (fields.get("username") or [""])[0][:64]
     password = (fields.get("password") or [""])[0][:1024]

@@ -52,8 +52,17 @@ def test_a_login_posted_from_another_site_is_refused(web):
                                  headers={"Origin": "https://evil.example"},
                                  follow_redirects=False)
     assert response.status_code == 403 and "login from another site refused" in response.text
+    response = web.client().post("/api/v1/session",
+                                 json={"username": "operator", "password": PASSWORD},
+                                 headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403
+    assert response.json()["error"].startswith("login from another site refused")
+    same_site = web.client().post("/login", data={"username": "operator", "password": PASSWORD},
+                                  headers={"Origin": "https://testserver"},
+                                  follow_redirects=False)
+    assert same_site.status_code == 303
     with web.db.session() as s:
-        assert s.scalar(select(func.count()).select_from(WebSession)) == 0
+        assert s.scalar(select(func.count()).select_from(WebSession)) == 1
 
 
 def test_the_campaign_list_shows_progress_in_french_or_english(shared_web):

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from ...contacts.audit import record_audit
 from ...users.roles import PERMISSIONS, allowed
 from ...users.sessions import close_session
-from ..auth import Principal, cookie_name, principal, set_session_cookie, start_session
+from ..auth import (Principal, check_same_origin, cookie_name, principal, set_session_cookie,
+                    start_session)
 from ..errors import fail
 from ..schemas import Login, Me
 
@@ -19,6 +20,7 @@ WRONG_LOGIN_FIX = "check both, or ask an admin (sc-asterisk user add NAME --role
 def login(body: Login, request: Request, response: Response) -> Me:
     """Log in: sets the session cookie (Secure, HttpOnly, SameSite=Strict) and returns the
     CSRF token to send as ``X-CSRF-Token`` on every unsafe request."""
+    check_same_origin(request)
     started = start_session(request.app.state.db, body.username, body.password)
     if started is None:
         fail(401, WRONG_LOGIN, WRONG_LOGIN_FIX)
