@@ -123,10 +123,32 @@ def test_viewers_share_one_computation_per_interval(shared_web):
     cache = LiveCache(every=1.0, clock=lambda: now[0])
     for _ in range(5):
         cache.get(shared_web.db, "done")
-    assert cache.computed == 1
+    assert cache.computed == cache.outcomes_computed == 1
     now[0] = 1.5
     cache.get(shared_web.db, "done")
-    assert cache.computed == 2
+    assert cache.computed == cache.outcomes_computed == 2
+
+
+def test_costly_outcome_counts_are_refreshed_less_often_than_states(shared_web, monkeypatch):
+    import sc_asterisk.web.live as live
+    now = [0.0]
+
+    def slow_outcomes(s, campaign):      # as if the campaign's records took 0.5 s to read
+        now[0] += 0.5
+        return live_outcomes(s, campaign)
+
+    live_outcomes = live.outcome_counts
+    monkeypatch.setattr(live, "outcome_counts", slow_outcomes)
+    cache = LiveCache(every=1.0, clock=lambda: now[0])
+    cache.get(shared_web.db, "done")                       # outcomes: next after 10 x 0.5 s
+    for at in (1.0, 2.0, 3.0, 4.0):
+        now[0] = at
+        cache.get(shared_web.db, "done")
+    assert (cache.computed, cache.outcomes_computed) == (5, 1)
+    now[0] = 5.0
+    figures = cache.get(shared_web.db, "done")
+    assert (cache.computed, cache.outcomes_computed) == (6, 2)
+    assert figures["answered"] == 23 and figures["total"] == 40
 
 
 def test_the_report_is_the_clis_json(shared_web):
