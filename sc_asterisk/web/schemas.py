@@ -75,3 +75,32 @@ class LiveStatus(BaseModel):
     answered: int = Field(description="finished calls whose outcome is answered")
     opted_out: int = Field(description="calls in which the callee opted out")
     computed_at: datetime
+
+
+class UserIn(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+    role: str = Field(max_length=20)
+
+
+class UserOut(BaseModel):
+    username: str
+    role: str
+    created_at: datetime
+
+
+class TokenIn(BaseModel):
+    name: str = Field(max_length=64, description="what the token is for, e.g. crm")
+
+
+class TokenOut(BaseModel):
+    token_id: str
+    username: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class NewToken(BaseModel):
+    token_id: str
+    token: str = Field(description="shown this once: only its digest is stored")

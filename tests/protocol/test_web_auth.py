@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from conftest import PASSWORD
 from sc_asterisk.db import Campaign
 from sc_asterisk.db.models_privacy import AuditEntry
-from sc_asterisk.db.models_web import ApiToken, WebSession
+from sc_asterisk.db.models_web import ApiToken, WebSession, WebUser
 from sc_asterisk.users.roles import ROLES
 from sc_asterisk.users.tokens import revoke_token
 
@@ -42,6 +42,12 @@ MATRIX = [
     ("GET", "/api/v1/cdr", ANALYSTS),
     ("GET", "/api/v1/cdr?clear=true", {"admin"}),
     ("DELETE", "/api/v1/session", EVERYONE),
+    ("GET", "/api/v1/users", {"admin"}),
+    ("POST", "/api/v1/users", {"admin"}),
+    ("DELETE", "/api/v1/users/analyst", {"admin"}),
+    ("GET", "/api/v1/tokens", {"admin"}),
+    ("POST", "/api/v1/users/analyst/tokens", {"admin"}),
+    ("DELETE", "/api/v1/tokens/0123456789abcdef", {"admin"}),
 ]
 # Reached without logging in: only the login itself.
 ANONYMOUS = {("POST", "/api/v1/session")}
@@ -50,13 +56,16 @@ ANONYMOUS = {("POST", "/api/v1/session")}
 def _template(path: str) -> str:
     parts = path.split("?")[0].split("/")
     names = {"muni", "done", "paris-1", "acme"}
-    return "/".join("{name}" if p in names else p for p in parts)
+    named = {"analyst": "{username}", "0123456789abcdef": "{token_id}"}
+    return "/".join("{name}" if p in names else named.get(p, p) for p in parts)
 
 
 def _snapshot(env):
     with env.db.session() as s:
         return (s.scalar(select(func.count()).select_from(AuditEntry)),
-                sorted(s.execute(select(Campaign.name, Campaign.status)).all()))
+                sorted(s.execute(select(Campaign.name, Campaign.status)).all()),
+                sorted(s.scalars(select(WebUser.username))),
+                s.scalar(select(func.count()).select_from(ApiToken)))
 
 
 def test_the_matrix_covers_every_route_of_the_api(shared_web):
