@@ -17,6 +17,7 @@ class Role(StrEnum):
 
 class Permission(StrEnum):
     CAMPAIGN_READ = "campaign:read"          # list, show, live status
+    CAMPAIGN_EDIT = "campaign:edit"          # create, queue the audience
     CAMPAIGN_CONTROL = "campaign:control"    # start, pause, resume, cancel
     REPORT_READ = "report:read"              # figures as JSON
     CDR_EXPORT = "cdr:export"                # pseudonymised exports
@@ -28,6 +29,7 @@ class Permission(StrEnum):
 R, P = Role, Permission
 PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
     P.CAMPAIGN_READ: frozenset({R.OPERATOR, R.ANALYST, R.ADMIN}),
+    P.CAMPAIGN_EDIT: frozenset({R.OPERATOR, R.ADMIN}),
     P.CAMPAIGN_CONTROL: frozenset({R.OPERATOR, R.ADMIN}),
     P.REPORT_READ: frozenset({R.ANALYST, R.ADMIN}),
     P.CDR_EXPORT: frozenset({R.ANALYST, R.ADMIN}),

@@ -2,8 +2,8 @@
 made from them)."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Generic, TypeVar
+from datetime import date, datetime
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -55,6 +55,47 @@ class CampaignDetail(CampaignSummary):
     windows: list[str]
     amd_policy: str | None
     segments: list[Segment]
+
+
+class CampaignIn(BaseModel):
+    """A new draft campaign: the options of ``campaign create``, checked by the same service."""
+
+    name: str = Field(max_length=100)
+    message: str = Field(description="audio name of the message")
+    notice: str = Field(description="audio name of the privacy notice")
+    optout_intro: str | None = Field(None, description="audio played first (fr-cnil: required)")
+    optout_confirm: str | None = None
+    optout_digit: Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#"] = "9"
+    compliance_profile: str = "fr-cnil"
+    trunk: str = "lab"
+    caller_id: str | None = None
+    max_channels: int = 10
+    cps: float = 5.0
+    ring_timeout_s: int = 30
+    windows: list[str] = Field(default_factory=list,
+                               description="e.g. 'mon-fri 10:00-13:00,14:00-20:00'")
+    retries: list[str] = Field(default_factory=list, description="OUTCOME=MAX:DELAY_S[:BACKOFF]")
+    no_retry: bool = False
+    amd_policy: str | None = None
+    voicemail: str | None = None
+
+
+class QueueIn(BaseModel):
+    """``campaign queue``'s options; with ``dry_run`` nothing is queued, the counts are exact."""
+
+    where: list[str] = Field(default_factory=list, description="KEY=VALUE filters")
+    min_age: int = Field(18, description="minimum age when `where` gives none")
+    max_address_age: str | None = Field(None, description="e.g. 18m, 365d, 2y, none")
+    dry_run: bool = False
+
+
+class QueueOut(BaseModel):
+    name: str
+    matched: int
+    queued: int
+    excluded: dict[str, int]
+    address_cutoff: date | None
+    dry_run: bool
 
 
 class StatusChange(BaseModel):

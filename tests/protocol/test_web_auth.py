@@ -27,6 +27,8 @@ MATRIX = [
     ("GET", "/api/v1/me", EVERYONE),
     ("GET", "/api/v1/openapi.json", EVERYONE),
     ("GET", "/api/v1/campaigns", CAMPAIGN_READERS),
+    ("POST", "/api/v1/campaigns", OPERATORS),
+    ("POST", "/api/v1/campaigns/muni/queue", OPERATORS),
     ("GET", "/api/v1/campaigns/muni", CAMPAIGN_READERS),
     ("GET", "/api/v1/campaigns/muni/status", CAMPAIGN_READERS),
     ("GET", "/api/v1/campaigns/muni/events?limit=1", CAMPAIGN_READERS),

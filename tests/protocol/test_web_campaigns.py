@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import event, func, select, text
 
 from sc_asterisk.cli.common import cli
-from sc_asterisk.db import CallAttempt, CallRecord, Campaign
+from sc_asterisk.db import CallAttempt, CallRecord, Campaign, Contact
 from sc_asterisk.db.models_privacy import AuditEntry
 from sc_asterisk.web.live import LiveCache
 
@@ -182,3 +182,87 @@ def test_nodes_and_trunks_are_described_as_the_cli_does(web):
     assert trunk["max_channels"] == "30" and trunk["secret"] == "******** (/secret/acme)"
     assert client.get("/api/v1/trunks/nope").json() == {
         "error": "no trunk named 'nope' (see: sc-asterisk trunk list)"}
+
+
+def test_a_campaign_created_through_http_is_the_clis(web):
+    client = web.client("operator")
+    response = client.post("/api/v1/campaigns", json={
+        "name": "new", "message": "msg", "notice": "notice", "compliance_profile": "basic",
+        "cps": 2, "windows": ["mon-fri 10:00-13:00"], "retries": ["busy=1:60"]})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["status"], body["cps"], body["windows"]) == ("draft", 2.0,
+                                                              ["mon-fri 10:00-13:00"])
+    with web.db.session() as s:
+        policy = s.scalar(select(Campaign.retry_policy).where(Campaign.name == "new"))
+        actions = list(s.scalars(select(AuditEntry.actor).where(
+            AuditEntry.action == "campaign-create")))
+    assert json.loads(policy)["rules"]["busy"] == {"max_attempts": 1, "delay_s": 60,
+                                                   "backoff": 1.0}
+    assert actions == ["web:operator"]
+
+
+def test_a_bad_campaign_is_the_clis_one_line_and_nothing_is_written(web):
+    client, base = web.client("operator"), {"name": "new", "message": "msg", "notice": "notice",
+                                            "compliance_profile": "basic"}
+    cases = [
+        ({"compliance_profile": "fr-cnil"}, "the fr-cnil profile needs an opt-out intro played "
+         "first (give --optout-intro AUDIO, or choose --profile basic)"),
+        ({"cps": 1000}, "--cps 1000.0 is out of range (give 0.1 to 500.0)"),
+        ({"no_retry": True, "retries": ["busy=1:60"]},
+         "--no-retry and --retry exclude each other (give one of them)"),
+        ({"windows": ["someday"]}, "bad calling window 'someday' (write it as DAY[-DAY] "
+         "HH:MM-HH:MM[,HH:MM-HH:MM], e.g. mon-fri 10:00-13:00)"),
+        ({"name": "muni"}, "campaign 'muni' already exists (choose another name)"),
+    ]
+    for change, line in cases:
+        response = client.post("/api/v1/campaigns", json={**base, **change})
+        assert (response.status_code, response.json()) == (400, {"error": line}), change
+    response = client.post("/api/v1/campaigns", json={**base, "message": "nope"})
+    assert response.status_code == 404 and response.json()["error"].startswith(
+        "no audio named 'nope' for the message")
+    response = client.post("/api/v1/campaigns", json={"name": "x"})
+    assert response.status_code == 422 and response.json()["error"].startswith("bad message:")
+    with web.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Campaign)) == 4
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "campaign-create")) == 0
+
+
+def _consent(env, how_many: int) -> None:
+    with env.db.session() as s:
+        ids = list(s.scalars(select(Contact.id).order_by(Contact.id).limit(how_many)))
+        for contact in s.scalars(select(Contact).where(Contact.id.in_(ids))):
+            contact.legal_basis = "consent"
+
+
+def attempts(env, name):
+    with env.db.session() as s:
+        return s.scalar(select(func.count()).select_from(CallAttempt).join(Campaign)
+                        .where(Campaign.name == name))
+
+
+def test_queueing_through_http_counts_as_the_cli_and_a_dry_run_writes_nothing(web):
+    _consent(web, 10)
+    client = web.client("operator")
+    dry = client.post("/api/v1/campaigns/muni/queue", json={"dry_run": True}).json()
+    assert dry == {"name": "muni", "matched": 10, "queued": 10, "excluded": {"no-consent": 30},
+                   "address_cutoff": None, "dry_run": True}
+    assert attempts(web, "muni") == 0
+    real = client.post("/api/v1/campaigns/muni/queue", json={}).json()
+    assert {**dry, "dry_run": False} == real and attempts(web, "muni") == 10
+    cli_run = CliRunner().invoke(cli, ["--db", web.url, "--home", str(web.home),
+                                       "campaign", "queue", "second"])
+    assert cli_run.output == "10 matched, 10 attempts queued for second\n" \
+                             "  excluded no-consent: 30\n"
+    with web.db.session() as s:
+        [(actor, details)] = s.execute(select(AuditEntry.actor, AuditEntry.details).where(
+            AuditEntry.action == "campaign-queue")).all()
+    assert actor == "web:operator" and details["queued"] == 10
+    area = client.post("/api/v1/campaigns/third/queue",
+                       json={"where": ["postcode=75011"], "max_address_age": "18m",
+                             "dry_run": True}).json()
+    assert area["address_cutoff"] is not None
+    bad = client.post("/api/v1/campaigns/third/queue", json={"where": ["bogus=1"]})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("unknown filter 'bogus'")
+    assert attempts(web, "third") == 0

@@ -1,22 +1,27 @@
-"""Campaigns: list, show, live status, report, and the lifecycle (start, pause, resume,
-cancel) through ``dialer.lifecycle.set_status``, the CLI's own path."""
+"""Campaigns: create, queue the audience, list, show, live status, report, and the lifecycle
+(start, pause, resume, cancel), through the functions the CLI calls (``dialer.campaigns``,
+``dialer.audience``, ``dialer.lifecycle``)."""
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timezone
+from datetime import date, timezone
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ...dialer.campaigns import campaign_page, get_campaign
+from ...contacts.audit import record_audit
+from ...dialer.audience import queue_audience
+from ...dialer.campaigns import campaign_page, create_campaign, get_campaign
 from ...dialer.lifecycle import set_status
+from ...dialer.retries import policy_from_options
 from ...reports import campaign_figures
 from ...reports.options import parse_zone
 from ...users.roles import Permission
 from ..auth import Principal, principal, require
-from ..schemas import CampaignDetail, CampaignSummary, LiveStatus, Page, Segment, StatusChange
+from ..schemas import (CampaignDetail, CampaignIn, CampaignSummary, LiveStatus, Page, QueueIn,
+                       QueueOut, Segment, StatusChange)
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 READ = Depends(require(Permission.CAMPAIGN_READ))
@@ -44,6 +49,44 @@ def list_campaigns(request: Request, limit: int = Query(50, ge=1, le=500),
         rows, total = campaign_page(s, limit, offset)
         items = [CampaignSummary(**_summary(c)) for c in rows]
     return Page[CampaignSummary](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.post("", response_model=CampaignDetail, status_code=201)
+def create_campaign_(body: CampaignIn, request: Request,
+                     who: Principal = Depends(require(Permission.CAMPAIGN_EDIT))):
+    """Create a draft campaign (the checks of ``campaign create``: profile, caller ID, windows,
+    retries, audio names); audited."""
+    policy = policy_from_options(body.retries, body.no_retry)
+    settings = body.model_dump(exclude={"name", "message", "notice", "optout_intro",
+                                        "optout_confirm", "voicemail", "compliance_profile",
+                                        "windows", "retries", "no_retry"})
+    with request.app.state.db.session() as s:
+        create_campaign(s, body.name, message=body.message, notice=body.notice,
+                        optout_intro=body.optout_intro, optout_confirm=body.optout_confirm,
+                        voicemail=body.voicemail, compliance_profile=body.compliance_profile,
+                        windows="\n".join(body.windows) or None,
+                        retry_policy=policy.to_json(), **settings)
+        record_audit(s, "campaign-create", None, {"campaign": body.name}, who.actor)
+    return show_campaign(body.name, request, who)
+
+
+@router.post("/{name}/queue", response_model=QueueOut)
+def queue_campaign(name: str, body: QueueIn, request: Request,
+                   who: Principal = Depends(require(Permission.CAMPAIGN_EDIT))):
+    """Queue one attempt per contact of the audience (``campaign queue``); who was left out
+    and why. ``dry_run``: the same counts, nothing queued. Audited unless a dry run."""
+    with request.app.state.db.session() as s:
+        result = queue_audience(s, name, body.where, key=request.app.state.key,
+                                today=date.today(), min_age_default=body.min_age,
+                                max_address_age=body.max_address_age)
+        if body.dry_run:
+            s.rollback()
+        else:
+            record_audit(s, "campaign-queue", None, {
+                "campaign": name, "where": body.where, "queued": result.queued}, who.actor)
+    return QueueOut(name=name, matched=result.matched, queued=result.queued,
+                    excluded=dict(result.excluded), address_cutoff=result.address_cutoff,
+                    dry_run=body.dry_run)
 
 
 @router.get("/{name}", response_model=CampaignDetail)
