@@ -9,6 +9,7 @@ Example::
 from __future__ import annotations
 
 import re
+import secrets
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -51,6 +52,14 @@ def add_user(s: Session, username: str, password: str, role: str,
     s.flush()
     record_audit(s, "user-add", None, {"user": username, "role": role}, actor)
     return user
+
+
+def one_time_admin(s: Session, username: str = "admin", actor: str | None = None) -> str:
+    """Create an admin with a random password and return it (to show once): the demo's way
+    in to the console. Example: ``password = one_time_admin(s)``"""
+    password = secrets.token_urlsafe(15)
+    add_user(s, username, password, "admin", actor)
+    return password
 
 
 def find_user(s: Session, username: str) -> WebUser | None:

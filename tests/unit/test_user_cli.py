@@ -112,3 +112,13 @@ def test_removing_a_user_removes_their_tokens(env):
     run(env, "user", "remove", "crm", "--yes")
     with env["db"].session() as s:
         assert s.scalar(select(func.count()).select_from(ApiToken)) == 0
+
+
+def test_the_demos_one_time_admin_can_log_in_with_the_password_shown(env):
+    from sc_asterisk.users.accounts import one_time_admin
+    with env["db"].session() as s:
+        password = one_time_admin(s)
+    with env["db"].session() as s:
+        other = one_time_admin(s, "admin2")
+        assert authenticate(s, "admin", password).role == "admin"
+        assert password != other and len(password) >= 20
