@@ -33,6 +33,7 @@ MATRIX = [
     ("GET", "/api/v1/campaigns/muni/status", CAMPAIGN_READERS),
     ("GET", "/api/v1/campaigns/muni/events?limit=1", CAMPAIGN_READERS),
     ("GET", "/api/v1/campaigns/done/report", ANALYSTS),
+    ("GET", "/api/v1/campaigns/done/retention.png", ANALYSTS),
     ("POST", "/api/v1/campaigns/muni/start", OPERATORS),
     ("POST", "/api/v1/campaigns/muni/pause", OPERATORS),
     ("POST", "/api/v1/campaigns/muni/resume", OPERATORS),

@@ -167,6 +167,17 @@ def test_the_report_is_the_clis_json(shared_web):
                                    "Europe/Paris)"}
 
 
+def test_the_retention_curve_is_the_clis_png(shared_web, tmp_path):
+    response = shared_web.client("analyst").get("/api/v1/campaigns/done/retention.png")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG\r\n\x1a\n")
+    plot = tmp_path / "cli.png"
+    result = CliRunner().invoke(cli, ["--db", shared_web.url, "--home", str(shared_web.home),
+                                      "report", "done", "--plot", str(plot)])
+    assert result.exit_code == 0, result.output
+    assert len(response.content) == plot.stat().st_size
+
+
 def test_nodes_and_trunks_are_described_as_the_cli_does(web):
     with web.db.engine.begin() as conn:
         conn.execute(text(

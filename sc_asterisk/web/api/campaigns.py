@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from datetime import date, timezone
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...contacts.audit import record_audit
@@ -18,6 +19,7 @@ from ...dialer.lifecycle import set_status
 from ...dialer.retries import policy_from_options
 from ...reports import campaign_figures
 from ...reports.options import parse_zone
+from ...reports.render import plot_retention
 from ...users.roles import Permission
 from ..auth import Principal, principal, require
 from ..schemas import (CampaignDetail, CampaignIn, CampaignSummary, LiveStatus, Page, QueueIn,
@@ -150,6 +152,20 @@ def campaign_report(name: str, request: Request,
     the rows the CDR export writes."""
     return campaign_figures(request.app.state.db, request.app.state.key, name,
                             min_listen_s=min_listen_s, tz=parse_zone(tz))
+
+
+@router.get("/{name}/retention.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})
+def campaign_retention(name: str, request: Request,
+                       min_listen_s: int = Query(10, ge=1, le=3600),
+                       _who: Principal = Depends(require(Permission.REPORT_READ))) -> Response:
+    """The retention curve of ``report NAME --plot`` as a PNG: % of answered callees still
+    listening at each second of the script."""
+    figures = campaign_figures(request.app.state.db, request.app.state.key, name,
+                               min_listen_s=min_listen_s)
+    png = io.BytesIO()
+    plot_retention(figures, png)
+    return Response(png.getvalue(), media_type="image/png")
 
 
 def _lifecycle_route(action: str, status: str) -> None:
