@@ -111,3 +111,19 @@ def test_live_events_carry_the_status_figures(shared_web):
         assert {k: v for k, v in figures.items() if k != "computed_at"} == \
             {k: v for k, v in status.items() if k != "computed_at"}
     assert client.get("/api/v1/campaigns/nope/events").status_code == 404
+
+
+def test_a_live_stream_ends_when_its_token_is_revoked(web, monkeypatch):
+    import sc_asterisk.web.api.campaigns as campaigns
+    from sc_asterisk.users.tokens import revoke_token
+    monkeypatch.setattr(campaigns, "RECHECK_LOGIN_S", 0.0)
+    events = 0
+    with web.client("operator").stream("GET", "/api/v1/campaigns/done/events",
+                                       params={"every": 0.5, "limit": 6}) as response:
+        for line in response.iter_lines():
+            if line.startswith("event: status"):
+                events += 1
+                if events == 1:
+                    with web.db.session() as s:
+                        revoke_token(s, web.tokens["operator"].split("_")[1])
+    assert events == 1          # not the 6 asked for: the login no longer holds
