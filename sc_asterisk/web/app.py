@@ -22,6 +22,7 @@ from .auth import Principal, principal
 from .live import LiveCache
 
 API = "/api/v1"
+CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 
 def create_app(db: Database, key: str, *, secure_cookies: bool = True,
@@ -63,6 +64,9 @@ def create_app(db: Database, key: str, *, secure_cookies: bool = True,
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        # pages load only their own script and style: no inline code, no framing
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
     return app

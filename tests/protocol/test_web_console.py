@@ -33,6 +33,9 @@ def test_only_the_login_page_and_static_files_are_open(shared_web):
     client = shared_web.client()
     login = client.get("/login")
     assert login.status_code == 200 and 'name="password"' in login.text
+    assert "<script>" not in login.text and "style=" not in login.text     # the CSP allows none
+    assert login.headers["content-security-policy"].startswith("default-src 'self'")
+    assert login.headers["x-frame-options"] == "DENY"
     for path in ("/static/console.css", "/static/console.js"):
         assert client.get(path).status_code == 200
 
