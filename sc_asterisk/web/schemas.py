@@ -7,6 +7,8 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from ..dialer.campaigns import LIMITS
+
 T = TypeVar("T")
 
 
@@ -69,9 +71,11 @@ class CampaignIn(BaseModel):
     compliance_profile: str = "fr-cnil"
     trunk: str = "lab"
     caller_id: str | None = None
-    max_channels: int = 10
-    cps: float = 5.0
-    ring_timeout_s: int = 30
+    max_channels: int = Field(10, ge=LIMITS["max_channels"][0], le=LIMITS["max_channels"][1])
+    cps: float = Field(5.0, ge=LIMITS["cps"][0], le=LIMITS["cps"][1],
+                       description="calls started per second at most")
+    ring_timeout_s: int = Field(30, ge=LIMITS["ring_timeout_s"][0],
+                                le=LIMITS["ring_timeout_s"][1])
     windows: list[str] = Field(default_factory=list,
                                description="e.g. 'mon-fri 10:00-13:00,14:00-20:00'")
     retries: list[str] = Field(default_factory=list, description="OUTCOME=MAX:DELAY_S[:BACKOFF]")
