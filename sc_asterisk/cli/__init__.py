@@ -16,7 +16,7 @@ from .common import cli
 def _register() -> None:
     # Imported for their side effect of attaching command groups to ``cli``.
     from . import (asterisk, audio, campaign, contacts, db, demo, key, lab, node,  # noqa: F401
-                   report, serve, subject, suppress, trunk)
+                   report, serve, subject, suppress, trunk, user, web)
 
 
 _register()

@@ -6,10 +6,10 @@ import asyncio
 import click
 
 from ..dialer.campaigns import (create_campaign, get_campaign, list_campaigns, live_counts,
-                                queue_contacts, status_counts)
-from ..dialer.campaigns import PROFILES
+                                status_counts)
+from ..dialer.campaigns import LIMITS, PROFILES
 from ..dialer.lifecycle import set_status
-from ..dialer.retries import DEFAULT_POLICY, RetryPolicy
+from ..dialer.retries import policy_from_options
 from .common import Context, cli, pass_context
 from .lab import lab_options, make_lab
 
@@ -36,10 +36,12 @@ def campaign() -> None:
 @click.option("--caller-id", metavar="NUMBER", help="Caller-ID presented to callees (its callback "
               "line plays the campaign too). Under fr-cnil: a number of the ranges ARCEP "
               "decision 2022-1583 reserves for automated calls (01 62, 09 476...), no mobile.")
-@click.option("--max-channels", type=click.IntRange(1, 10000), default=10, show_default=True)
-@click.option("--cps", type=click.FloatRange(0.1, 500), default=5.0, show_default=True,
+@click.option("--max-channels", type=click.IntRange(*LIMITS["max_channels"]), default=10,
+              show_default=True)
+@click.option("--cps", type=click.FloatRange(*LIMITS["cps"]), default=5.0, show_default=True,
               help="Calls started per second at most.")
-@click.option("--ring-timeout", type=click.IntRange(5, 120), default=30, show_default=True,
+@click.option("--ring-timeout", type=click.IntRange(*LIMITS["ring_timeout_s"]), default=30,
+              show_default=True,
               help="Seconds to ring before giving up (no answer).")
 @click.option("--window", "windows", multiple=True, metavar="DAYS HH:MM-HH:MM[,...]",
               help="Calling window in the callee's time zone, replacing the French default "
@@ -59,9 +61,7 @@ def create(ctx: Context, name, message, notice, optout_intro, optout_confirm, op
 
     Example: sc-asterisk campaign create muni --optout-intro intro --message msg --notice notice --cps 10
     """
-    if no_retry and retries:
-        raise click.UsageError("--no-retry and --retry exclude each other")
-    policy = RetryPolicy({}) if no_retry else DEFAULT_POLICY.with_overrides(retries)
+    policy = policy_from_options(retries, no_retry)
     with ctx.db().session() as s:
         c = create_campaign(s, name, message=message, notice=notice, optout_intro=optout_intro,
                             optout_confirm=optout_confirm, voicemail=voicemail,
@@ -95,22 +95,17 @@ def queue(ctx: Context, name: str, where: tuple[str, ...], min_age_default: int,
     """
     from datetime import date
 
-    from ..contacts.targeting import (PROFILE_ADDRESS_AGE, parse_address_age, parse_where,
-                                      select_audience)
-    filters = parse_where(where)
+    from ..dialer.audience import queue_audience
     key = ctx.key()
     with ctx.db().session() as s:
-        c = get_campaign(s, name)
-        age = PROFILE_ADDRESS_AGE.get(c.compliance_profile) if max_address_age is None else \
-            parse_address_age(max_address_age, c.compliance_profile)
-        audience = select_audience(s, filters, date.today(), key=key,
-                                   min_age_default=min_age_default, max_address_age=age)
-        added = queue_contacts(s, c, audience.contacts, excluded=audience.excluded)
-    click.echo(f"{len(audience.members)} matched, {added} attempts queued for {name}")
-    if filters.has_area and age is not None:
-        click.echo(f"  addresses confirmed more than {age} ago left out "
-                   f"(before {age.cutoff(date.today()).isoformat()})")
-    for reason, count in sorted(audience.excluded.items()):
+        result = queue_audience(s, name, where, key=key, today=date.today(),
+                                min_age_default=min_age_default,
+                                max_address_age=max_address_age)
+    click.echo(f"{result.matched} matched, {result.queued} attempts queued for {name}")
+    if result.address_age is not None:
+        click.echo(f"  addresses confirmed more than {result.address_age} ago left out "
+                   f"(before {result.address_cutoff.isoformat()})")
+    for reason, count in sorted(result.excluded.items()):
         click.echo(f"  excluded {reason}: {count}")
 
 

@@ -54,3 +54,9 @@ def demo(ctx: Context, instance: str, port_offset: int, cache_dir: Path, mirror:
                f"{report['csv']}")
     click.echo(f"The demo's database: {demo_db} (e.g. sc-asterisk --db sqlite:///{demo_db} "
                f"report {name})")
+    from ..users.accounts import one_time_admin
+    with database.session() as s:
+        password = one_time_admin(s)
+    click.echo(f"Console: sc-asterisk --db sqlite:///{demo_db} web, then open "
+               f"http://127.0.0.1:8080 and log in as admin with the one-time password "
+               f"{password} (the demo's database only; made anew each run)")

@@ -4,16 +4,14 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from datetime import datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
 from ..errors import ConfigError
-from ..reports import (ExportOptions, RowFilter, Tariff, campaign_figures, export_cdr,
-                       write_report_files)
+from ..reports import ExportOptions, Tariff, campaign_figures, export_cdr, write_report_files
+from ..reports.options import parse_zone, row_filter
 from ..reports.render import render_text
 from ..reports.writers import FORMATS
 from .common import Context, cli, pass_context
@@ -74,11 +72,9 @@ def export(ctx: Context, campaigns, since, until, fmt, output, fields, pseudonym
 
     Example: sc-asterisk cdr export --campaign muni --since 2024-05-01 -o calls.csv --excel
     """
-    tz = _zone(tz_name)
+    tz = parse_zone(tz_name)
     fmt = fmt or _format_from_suffix(output)
-    filt = RowFilter(tuple(campaigns), _when(since, tz, "--since"), _when(until, tz, "--until"))
-    if filt.since and filt.until and filt.since >= filt.until:
-        raise ConfigError("--since is not before --until", fix="swap or widen the dates")
+    filt = row_filter(campaigns, since, until, tz)
     if fmt == "parquet" and output == "-" and sys.stdout.isatty():
         raise ConfigError("Parquet is binary", fix="pass -o FILE.parquet or pipe the output")
     options = ExportOptions(fmt=fmt, fields=tuple(fields), pseudonymise=pseudonymise,
@@ -114,7 +110,7 @@ def report(ctx: Context, campaign, plot, html, as_json, min_listen_s, tz_name, t
     Example: sc-asterisk report muni --plot retention.png --html report.html --rate-per-minute 0.012
     """
     figures = campaign_figures(ctx.db(), ctx.key(), campaign,
-                               min_listen_s=min_listen_s, tariffs=tariff, tz=_zone(tz_name))
+                               min_listen_s=min_listen_s, tariffs=tariff, tz=parse_zone(tz_name))
     write_report_files(figures, plot=plot, html=html)
     click.echo(json.dumps(figures, indent=2) if as_json else render_text(figures), nl=as_json)
     for label, path in (("plot", plot), ("html", html)):
@@ -133,25 +129,6 @@ def _tariff(rate: str | None, increment: int | None, minimum: int | None) -> Tar
     except InvalidOperation:
         raise ConfigError(f"bad --rate-per-minute {rate!r}", fix="write e.g. 0.012") from None
     return Tariff(amount, increment or 1, minimum or 0)
-
-
-def _zone(name: str) -> tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {name!r}", fix="use e.g. UTC or Europe/Paris") \
-            from None
-
-
-def _when(text: str | None, tz: tzinfo, option: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"bad {option} {text!r}",
-                          fix="use ISO 8601, e.g. 2024-05-01 or 2024-05-01T08:00+02:00") from None
-    return at if at.tzinfo else at.replace(tzinfo=tz)
 
 
 def _format_from_suffix(output: str) -> str:

@@ -18,6 +18,9 @@ from ..errors import ConfigError, NotFound
 from .windows import parse_window
 
 PROFILES = ("fr-cnil", "basic")
+# The bounds an operator may give a campaign's numeric settings: the CLI's options and the
+# API's fields both read them (tests and benchmarks use the library beyond them).
+LIMITS = {"max_channels": (1, 10000), "cps": (0.1, 500.0), "ring_timeout_s": (5, 120)}
 LAB_TRUNK = "lab"   # the lab's SIPp callees (lab.instance.LabInstance.CALLEES_ENDPOINT)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -118,15 +121,49 @@ def queue_contacts(s: Session, campaign: Campaign, contact_ids: Iterable[int],
     return added
 
 
-def status_counts(s: Session, campaign: Campaign) -> dict[str, Counter]:
-    """Attempts by state and finished calls by outcome."""
-    states = Counter(dict(s.execute(select(CallAttempt.state, func.count())
-                                    .where(CallAttempt.campaign_id == campaign.id)
-                                    .group_by(CallAttempt.state)).all()))
-    outcomes = Counter(dict(s.execute(
-        select(CallRecord.outcome, func.count()).join(CallAttempt)
-        .where(CallAttempt.campaign_id == campaign.id).group_by(CallRecord.outcome)).all()))
-    return {"states": states, "outcomes": outcomes}
+def status_counts(s: Session, campaign: Campaign) -> dict:
+    """Attempts by state, finished calls by outcome and how many opted out.
+
+    Example: ``status_counts(s, c)["outcomes"]["answered"]``
+    """
+    return {"states": attempt_states(s, campaign), **outcome_counts(s, campaign)}
+
+
+def attempt_states(s: Session, campaign: Campaign) -> Counter:
+    """Attempts by state: an index-only GROUP BY (``ix_call_attempt_claim`` starts with the
+    campaign and the state), milliseconds for 200,000 attempts.
+
+    Example: ``attempt_states(s, c)["queued"]``
+    """
+    return Counter(dict(s.execute(select(CallAttempt.state, func.count())
+                                  .where(CallAttempt.campaign_id == campaign.id)
+                                  .group_by(CallAttempt.state)).all()))
+
+
+def outcome_counts(s: Session, campaign: Campaign) -> dict:
+    """Finished calls by outcome and how many opted out: one GROUP BY over the campaign's call
+    records (their rows are read: about 1 ms per 1,000 calls on SQLite).
+
+    Example: ``outcome_counts(s, c)["opted_out"]``
+    """
+    outcomes: Counter = Counter()
+    opted_out = 0
+    for outcome, opted, count in s.execute(
+            select(CallRecord.outcome, CallRecord.opted_out, func.count()).join(CallAttempt)
+            .where(CallAttempt.campaign_id == campaign.id)
+            .group_by(CallRecord.outcome, CallRecord.opted_out)).all():
+        outcomes[outcome] += count
+        opted_out += count if opted else 0
+    return {"outcomes": outcomes, "opted_out": opted_out}
+
+
+def campaign_page(s: Session, limit: int, offset: int = 0) -> tuple[list[Campaign], int]:
+    """One page of campaigns, oldest first, and how many there are in all.
+
+    Example: ``rows, total = campaign_page(s, limit=50, offset=100)``
+    """
+    rows = list(s.scalars(select(Campaign).order_by(Campaign.id).limit(limit).offset(offset)))
+    return rows, s.scalar(select(func.count()).select_from(Campaign)) or 0
 
 
 def live_counts(s: Session, campaign: Campaign, now_ms: int, window_s: int = 10,

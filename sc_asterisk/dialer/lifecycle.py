@@ -1,6 +1,7 @@
 """Campaign lifecycle: draft → running → paused → completed / cancelled."""
 from __future__ import annotations
 
+from ..contacts.audit import record_audit
 from ..contacts.callerid import PLANS
 from ..db.dialer_queries import cancel_queued
 from ..errors import ConfigError
@@ -9,11 +10,12 @@ from .campaigns import check_profile, get_campaign, is_lab_trunk
 from .states import CampaignStatus, campaign_may_become
 
 
-def set_status(db, name: str, status: str) -> str:
+def set_status(db, name: str, status: str, actor: str | None = None) -> str:
     """Move a campaign to *status*; pause and cancel take effect before the next originate
-    (every claim re-reads the status), calls in progress finish.
+    (every claim re-reads the status), calls in progress finish. With *actor* (the web's
+    users), the change is written to the audit log in the same transaction.
 
-    Example: ``set_status(db, "muni", "paused")``
+    Example: ``set_status(db, "muni", "paused", actor="web:alice")``
     """
     status = CampaignStatus(status)
     with db.session() as s:
@@ -24,9 +26,13 @@ def set_status(db, name: str, status: str) -> str:
         if status == CampaignStatus.RUNNING:
             check_profile(campaign.compliance_profile, [seg.role for seg in campaign.segments])
             check_callback_line(s, campaign)
+        before = campaign.status
         campaign.status = status
         if status == CampaignStatus.CANCELLED:
             cancel_queued(s, campaign.id)
+        if actor is not None:
+            record_audit(s, "campaign-status", None,
+                         {"campaign": name, "from": before, "to": str(status)}, actor)
         return status
 
 

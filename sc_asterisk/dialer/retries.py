@@ -90,3 +90,15 @@ def parse_retry(spec: str) -> tuple[str, RetryRule]:
 
 # For campaigns that must never retry (the lab's tests and demo).
 NO_RETRY = RetryPolicy({}).to_json()
+
+
+def policy_from_options(retries: Iterable[str] = (), no_retry: bool = False) -> RetryPolicy:
+    """The retry policy that ``--retry`` rules (or ``--no-retry``) make of the default.
+
+    >>> policy_from_options(no_retry=True).next_delay_s("busy", 1) is None
+    True
+    """
+    retries = list(retries)
+    if no_retry and retries:
+        raise ConfigError("--no-retry and --retry exclude each other", fix="give one of them")
+    return RetryPolicy({}) if no_retry else DEFAULT_POLICY.with_overrides(retries)

@@ -99,6 +99,13 @@ def test_wheel_installed_outside_the_checkout_upgrades_imports_and_renders(tmp_p
     prompts = sorted(p.name for p in (CHECKOUT / "sounds").glob("*.wav"))
     assert prompts and sorted(p.name for p in Path(where[3]).glob("*.wav")) == prompts
 
+    web = run(bin_dir / "python", "-c", "from pathlib import Path; import sc_asterisk.web as w; "
+              "d = Path(w.__file__).parent; print(sorted(p.name for p in "
+              "[*(d / 'templates').glob('*.html'), *(d / 'static').glob('*')]))",
+              cwd=work, env=env)
+    assert all(name in web for name in ("login.html", "campaign.html", "console.js",
+                                        "console.css")), web
+
     sc("db", "upgrade")
     db = tmp_path / "home" / "sc-asterisk.db"
     with sqlite3.connect(db) as conn:

@@ -1,0 +1,61 @@
+"""The console's labels in English and French; the language comes from ``?lang=``, then the
+``sc_lang`` cookie, then the browser's Accept-Language, else English."""
+from __future__ import annotations
+
+from fastapi import Request
+
+LANGUAGES = ("en", "fr")
+LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Voice broadcast", "login": "Log in", "logout": "Log out",
+        "username": "User name", "password": "Password",
+        "wrong_login": "Wrong user name or password.",
+        "campaigns": "Campaigns", "campaign": "Campaign", "status": "Status",
+        "progress": "Progress", "done": "done", "total": "attempts", "in_flight": "in flight",
+        "answered": "answered", "opted_out": "opted out", "outcomes": "Outcomes",
+        "outcome": "Outcome", "count": "Calls", "states": "Attempts by state",
+        "state": "State", "start": "Start", "pause": "Pause", "resume": "Resume",
+        "cancel": "Cancel", "confirm_cancel": "Cancel this campaign? It cannot be undone.",
+        "previous": "Previous", "next": "Next", "no_campaign": "No campaign yet.",
+        "live": "live", "updated": "updated", "forbidden": "Not allowed",
+        "error": "Error", "back": "Back", "script": "Script", "segment": "Segment",
+        "audio": "Audio", "cps": "calls/s at most", "channels": "channels at most",
+        "draft": "draft", "running": "running", "paused": "paused", "completed": "completed",
+        "cancelled": "cancelled",
+    },
+    "fr": {
+        "title": "Diffusion vocale", "login": "Se connecter", "logout": "Se déconnecter",
+        "username": "Identifiant", "password": "Mot de passe",
+        "wrong_login": "Identifiant ou mot de passe incorrect.",
+        "campaigns": "Campagnes", "campaign": "Campagne", "status": "État",
+        "progress": "Avancement", "done": "terminés", "total": "tentatives",
+        "in_flight": "en cours", "answered": "décrochés", "opted_out": "oppositions",
+        "outcomes": "Issues", "outcome": "Issue", "count": "Appels",
+        "states": "Tentatives par état", "state": "État", "start": "Démarrer",
+        "pause": "Suspendre", "resume": "Reprendre", "cancel": "Annuler",
+        "confirm_cancel": "Annuler cette campagne ? C'est définitif.",
+        "previous": "Précédent", "next": "Suivant", "no_campaign": "Aucune campagne.",
+        "live": "en direct", "updated": "mis à jour", "forbidden": "Non autorisé",
+        "error": "Erreur", "back": "Retour", "script": "Script", "segment": "Segment",
+        "audio": "Son", "cps": "appels/s au plus", "channels": "canaux au plus",
+        "draft": "brouillon", "running": "en cours", "paused": "suspendue",
+        "completed": "terminée", "cancelled": "annulée",
+    },
+}
+
+
+def language(request: Request) -> str:
+    """The page's language. Example: ``language(request) == "fr"``"""
+    for value in (request.query_params.get("lang"), request.cookies.get("sc_lang")):
+        if value in LANGUAGES:
+            return value
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return "en"
+
+
+def labels(lang: str) -> dict[str, str]:
+    """The labels of *lang*; a key missing in one language falls back to English."""
+    return {**LABELS["en"], **LABELS.get(lang, {})}

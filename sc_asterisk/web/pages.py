@@ -1,0 +1,101 @@
+"""The console's pages, server-rendered (Jinja2), over the same services and permissions as
+the API. A page asked for without a login sends the browser to ``/login``; the live counters
+come from the API's server-sent events and the buttons call the API with the CSRF token (a
+small script, ``static/console.js``: no build chain)."""
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from ..dialer.campaigns import campaign_page, get_campaign
+from ..users.roles import Permission, allowed
+from .auth import (Principal, check_same_origin, principal, set_session_cookie,
+                   start_session)
+from .errors import fail
+from .i18n import labels, language
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+PAGE_SIZE = 25
+
+
+class LoginRequired(Exception):
+    """A page asked for without a (valid) login: the browser goes to /login."""
+
+
+def viewer(request: Request, permission: Permission) -> Principal:
+    """The logged-in user, if their role holds *permission* (403 page otherwise)."""
+    try:
+        who = principal(request)
+    except HTTPException as exc:
+        if exc.status_code == 401:
+            raise LoginRequired() from None
+        raise
+    if not allowed(who.role, permission):
+        fail(403, f"role {who.role} may not {permission.value}",
+             "ask an admin for a role that may (sc-asterisk user list)")
+    return who
+
+
+def render(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
+    lang = language(request)
+    response = templates.TemplateResponse(request, template, {"t": labels(lang), "lang": lang,
+                                                              "who": None, **context},
+                                          status_code=status)
+    if request.query_params.get("lang") == lang:
+        response.set_cookie("sc_lang", lang, max_age=365 * 86400, path="/", samesite="lax")
+    return response
+
+
+def error_page(request: Request, status: int, line: str) -> HTMLResponse:
+    """The console's error page: the same one line as the API's."""
+    return render(request, "error.html", status=status, code=status, message=line)
+
+
+@router.get("/login")
+def login_page(request: Request) -> HTMLResponse:
+    return render(request, "login.html")
+
+
+@router.post("/login")
+async def login_form(request: Request) -> Response:
+    check_same_origin(request)
+    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+    username = (fields.get("username") or [""])[0][:64]
+    password = (fields.get("password") or [""])[0][:1024]
+    started = await run_in_threadpool(start_session, request.app.state.db, username, password)
+    if started is None:
+        return render(request, "login.html", status=401, failed=True, username=username)
+    response = RedirectResponse("/", status_code=303)
+    set_session_cookie(request, response, started[1])
+    return response
+
+
+@router.get("/")
+def campaigns_page(request: Request, page: int = Query(1, ge=1)) -> HTMLResponse:
+    who = viewer(request, Permission.CAMPAIGN_READ)
+    db, live = request.app.state.db, request.app.state.live
+    with db.session() as s:
+        rows, total = campaign_page(s, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        names = [c.name for c in rows]
+    figures = [live.get(db, name) for name in names]
+    return render(request, "campaigns.html", who=who, campaigns=figures, page=page,
+                  pages=max(1, -(-total // PAGE_SIZE)))
+
+
+@router.get("/campaigns/{name}")
+def campaign_page_(name: str, request: Request) -> HTMLResponse:
+    who = viewer(request, Permission.CAMPAIGN_READ)
+    db = request.app.state.db
+    with db.session() as s:
+        c = get_campaign(s, name)
+        script = [(seg.position, seg.role, seg.asset.name) for seg in c.segments]
+        settings = {"cps": c.cps, "max_channels": c.max_channels}
+    return render(request, "campaign.html", who=who, figures=request.app.state.live.get(db, name),
+                  script=script, settings=settings,
+                  may_control=allowed(who.role, Permission.CAMPAIGN_CONTROL))
