@@ -77,7 +77,7 @@ def test_one_call_costs_a_fixed_handful_of_statements(tmp_path):
 
 
 def test_picking_the_next_attempts_reads_the_claim_index_in_order_not_the_whole_queue(db):
-    """Before migration 0011 SQLite sorted every queued attempt of the campaign in a temporary
+    """Before migration 0012 SQLite sorted every queued attempt of the campaign in a temporary
     B-tree at each claim (123 ms at 400,000 queued); now it reads ten index entries."""
     with db.session() as s:
         cid = _campaign(s, n=0).id
@@ -152,7 +152,7 @@ def test_claims_are_made_ahead_for_their_token_s_instant_and_dialed_at_it(db, tm
         assert s.get(Campaign, cid).status == "completed"
 
 
-def test_migration_0011_goes_down_and_up_with_the_claim_index(any_db):  # noqa: F811
+def test_migration_0012_goes_down_and_up_with_the_claim_index(any_db):  # noqa: F811
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import inspect
@@ -166,7 +166,7 @@ def test_migration_0011_goes_down_and_up_with_the_claim_index(any_db):  # noqa: 
     assert claim_index() == ["campaign_id", "state", "not_before_ms", "created_at", "id"]
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    for target, columns in (("0010_nat_tls", ["campaign_id", "state", "not_before_ms"]),
+    for target, columns in (("0011_web_users", ["campaign_id", "state", "not_before_ms"]),
                             ("head", ["campaign_id", "state", "not_before_ms", "created_at",
                                       "id"])):
         with any_db.engine.begin() as conn:

@@ -2,14 +2,14 @@
 created_at, id), so picking the next attempts reads ten index entries instead of sorting every
 queued attempt of the campaign (123 ms per claim with 400,000 queued on SQLite, 0.05 ms after)
 
-Revision ID: 0011_claim_order
-Revises: 0010_nat_tls
+Revision ID: 0012_claim_order
+Revises: 0011_web_users
 Create Date: 2026-12-07
 """
 from alembic import op
 
-revision = '0011_claim_order'
-down_revision = '0010_nat_tls'
+revision = '0012_claim_order'
+down_revision = '0011_web_users'
 branch_labels = None
 depends_on = None
 
