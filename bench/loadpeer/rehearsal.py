@@ -1,0 +1,381 @@
+"""``python -m bench.loadpeer.rehearsal``: the control plane's rehearsal (issue 15, goal 4).
+
+Unchanged controllers (``sc-asterisk serve`` processes) dial a campaign whose calls go to load
+peers (fake Asterisk nodes, ``bench.loadpeer``): claims, pacing, state, records and the database
+are real; only the media side is simulated. For each queue size asked (``--queued 10000
+100000``) the queue is topped up to that size, the campaign runs until ``--calls`` more calls
+are over, then is paused and drained. Figures per phase: CPS, claim latency (the claim's start,
+``call_record.originate_ms``, to the Originate's arrival at the peer: the claim transaction, its
+commit and the AMI write), controllers' CPU per call, the database backends' CPU per call. At
+the end: nobody dialed twice (SQL over ``call_attempt`` and the peers' own count), every
+attempt dialed is final and recorded.
+
+Contacts and attempts are written with COPY on PostgreSQL (``--contacts`` adds unqueued
+contacts: the size of the contact base), never through the importer. Numbers are fictitious:
++33 1 99 xx xx xx (ARCEP's fiction block) for the first million, then the same block with two
+digits too many (no valid number anywhere).
+
+Example::
+
+    python -m bench.loadpeer.rehearsal --db postgresql://u:p@127.0.0.1/postgres \\
+        --controllers 2 --queued 10000 50000 --calls 5000 --cps 100
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import text
+
+from sc_asterisk.db import Database
+from sc_asterisk.dialer.campaigns import get_campaign
+from sc_asterisk.dialer.lifecycle import set_status
+
+from .seed import CAMPAIGN, Scratch, add_contacts, queue_attempts, setup
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results.json"
+FINAL = ("finished", "failed", "unknown", "skipped", "cancelled")
+IN_FLIGHT = ("originating", "ringing", "answered")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.loadpeer.rehearsal",
+                                description="Controllers against load peers, on a real database.")
+    p.add_argument("--db", default=os.environ.get("SC_ASTERISK_TEST_PG"),
+                   help="PostgreSQL DSN to create a scratch database from (default "
+                        "$SC_ASTERISK_TEST_PG), or a sqlite:/// URL used as it is")
+    p.add_argument("--keep-db", action="store_true", help="keep the scratch database")
+    p.add_argument("--controllers", type=int, default=2)
+    p.add_argument("--nodes", type=int, default=1, help="load peers (fake nodes)")
+    p.add_argument("--queued", type=int, nargs="+", default=[10_000],
+                   help="queue sizes, one measured phase each (ascending)")
+    p.add_argument("--calls", type=int, default=3000, help="calls measured per phase")
+    p.add_argument("--contacts", type=int, default=0,
+                   help="contact base size (unqueued contacts added up to it)")
+    p.add_argument("--cps", type=float, default=100.0, help="the campaign's CPS cap")
+    p.add_argument("--max-channels", type=int, default=2000, help="campaign and node channels")
+    p.add_argument("--answer-ratio", type=float, default=0.7)
+    p.add_argument("--full-listen", type=float, default=0.6)
+    p.add_argument("--optout", type=float, default=0.0)
+    p.add_argument("--ring-s", type=float, nargs=2, default=(2.0, 12.0))
+    p.add_argument("--message-s", type=float, default=60.0)
+    p.add_argument("--notice-s", type=float, default=10.0)
+    p.add_argument("--time-scale", type=float, default=0.01)
+    p.add_argument("--ami-port", type=int, default=25038, help="first load peer's AMI port")
+    p.add_argument("--agi-port", type=int, default=25573, help="first controller's FastAGI port")
+    p.add_argument("--phase-timeout", type=float, default=900.0)
+    p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--no-results", action="store_true", help="print only, write nothing")
+    p.add_argument("--workdir", type=Path)
+    return p.parse_args(argv)
+
+
+# -- processes and /proc --------------------------------------------------------------------
+def cpu_s(pid: int) -> float:
+    """utime + stime of a process, seconds (0 when it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pg_backends_cpu(dbname: str | None) -> float:
+    """CPU seconds used so far by the PostgreSQL backends serving *dbname* (from /proc: their
+    command line names the database)."""
+    if dbname is None:
+        return 0.0
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if cmd.startswith("postgres:") and f" {dbname} " in cmd:
+            total += cpu_s(int(entry.name))
+    return total
+
+
+def start_peers(args, work: Path, secret_file: Path, sounds: str) -> list[subprocess.Popen]:
+    peers = []
+    for i in range(args.nodes):
+        cmd = [sys.executable, "-m", "bench.loadpeer", "--port", str(args.ami_port + i),
+               "--secret-file", str(secret_file), "--sounds", sounds,
+               "--answer-ratio", str(args.answer_ratio), "--full-listen", str(args.full_listen),
+               "--optout", str(args.optout), "--ring-s", *map(str, args.ring_s),
+               "--time-scale", str(args.time_scale), "--seed", str(i + 1),
+               "--arrivals", str(work / f"arrivals-{i}.csv"), "--stats",
+               str(work / f"peer-{i}.json")]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(work / f"peer-{i}.log",
+                                                                          "wb"),
+                                env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
+        line = proc.stdout.readline().decode()
+        if "listening" not in line:
+            raise RuntimeError(f"load peer {i} did not start (see {work}/peer-{i}.log)")
+        peers.append(proc)
+    return peers
+
+
+def start_controllers(args, db_url: str, home: Path, work: Path) -> list[subprocess.Popen]:
+    procs = []
+    for i in range(args.controllers):
+        cmd = [sys.executable, "-m", "sc_asterisk", "--db", db_url, "serve",
+               "--agi-port", str(args.agi_port + i), "--drain-timeout", "60"]
+        procs.append(subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=open(work / f"serve-{i}.log", "wb"),
+            stderr=subprocess.STDOUT, cwd=ROOT,
+            env={**os.environ, "SC_ASTERISK_HOME": str(home), "PYTHONPATH": str(ROOT)}))
+    return procs
+
+
+def stop(procs: list[subprocess.Popen], timeout: float = 90) -> list[int | None]:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    codes = []
+    for p in procs:
+        try:
+            codes.append(p.wait(timeout))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            codes.append(None)
+    return codes
+
+
+# -- measuring ------------------------------------------------------------------------------
+def states(db: Database, campaign_id: int) -> dict[str, int]:
+    with db.session() as s:
+        return dict(s.execute(text("SELECT state, count(*) FROM call_attempt WHERE campaign_id "
+                                   "= :c GROUP BY state"), {"c": campaign_id}).all())
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def read_arrivals(work: Path) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for path in work.glob("arrivals-*.csv"):
+        for line in path.read_text().splitlines():
+            channel_id, _, ms = line.partition(",")
+            if ms.isdigit():
+                out.setdefault(channel_id, int(ms))
+    return out
+
+
+def wait_for(predicate, timeout: float, every: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    return None
+
+
+def run_phase(db, scratch, campaign_id, queued, args, controllers, work) -> dict:
+    """Top up the queue to *queued*, run until --calls more calls are over, pause, drain."""
+    have = states(db, campaign_id)
+    waiting = have.get("queued", 0)
+    total = sum(have.values())
+    topped = queue_attempts(db, scratch.postgres, campaign_id, total, total + max(0, queued - waiting))
+    before = sum(n for st, n in states(db, campaign_id).items() if st in FINAL)
+    cpu0 = [cpu_s(p.pid) for p in controllers]
+    pg0 = pg_backends_cpu(scratch.name)
+    started_ms = int(time.time() * 1000)
+    set_status(db, CAMPAIGN, "running")      # from draft or paused
+    done = wait_for(lambda: sum(n for st, n in states(db, campaign_id).items() if st in FINAL)
+                    >= before + args.calls, args.phase_timeout, 0.2)
+    with db.session() as s:
+        running = get_campaign(s, CAMPAIGN).status == "running"
+    if running:            # else it completed: the queue was shorter than --calls
+        set_status(db, CAMPAIGN, "paused")
+    drained = wait_for(lambda: not any(states(db, campaign_id).get(st) for st in IN_FLIGHT),
+                       120, 0.5)
+    cpu1 = [cpu_s(p.pid) for p in controllers]
+    pg1 = pg_backends_cpu(scratch.name)
+    with db.session() as s:
+        rows = s.execute(text(
+            "SELECT a.id, r.originate_ms, a.controller FROM call_attempt a JOIN call_record r "
+            "ON r.attempt_id = a.id WHERE a.campaign_id = :c AND r.originate_ms >= :t"),
+            {"c": campaign_id, "t": started_ms}).all()
+    arrivals = read_arrivals(work)
+    latency = [arrivals[a] - o for a, o, _ in rows if a in arrivals]
+    stamps = sorted(o for _, o, _ in rows)
+    span_s = (stamps[-1] - stamps[0]) / 1000 if len(stamps) > 1 else None
+    calls = len(rows)
+    per_controller = {}
+    for _, _, c in rows:
+        per_controller[c] = per_controller.get(c, 0) + 1
+    ctl_cpu = sum(b - a for a, b in zip(cpu0, cpu1))
+    return {
+        "queued_at_start": queued, "topped_up_s": round(topped, 1), "calls": calls,
+        "completed_in_time": bool(done), "drained": bool(drained),
+        "cps": round((calls - 1) / span_s, 1) if span_s else None,
+        "claims_per_controller": sorted(per_controller.values()),
+        "claim_latency_ms": {"n": len(latency), "p50": percentile(latency, 0.5),
+                             "p90": percentile(latency, 0.9), "p99": percentile(latency, 0.99),
+                             "max": max(latency) if latency else None},
+        "controller_cpu_s": round(ctl_cpu, 2),
+        "controller_cpu_ms_per_call": round(1000 * ctl_cpu / calls, 2) if calls else None,
+        "pg_backend_cpu_s": round(pg1 - pg0, 2) if scratch.postgres else None,
+        "pg_backend_cpu_ms_per_call": round(1000 * (pg1 - pg0) / calls, 2)
+        if scratch.postgres and calls else None,
+    }
+
+
+def checks(db: Database, campaign_id: int, peer_stats: list[dict]) -> dict:
+    """Nobody dialed twice, every attempt dialed final and recorded."""
+    with db.session() as s:
+        q = lambda sql: s.execute(text(sql), {"c": campaign_id}).scalar()  # noqa: E731
+        out = {
+            "numbers_dialed_twice": q(
+                "SELECT count(*) FROM (SELECT number FROM call_attempt WHERE campaign_id = :c "
+                "AND state <> 'queued' GROUP BY number HAVING count(*) > 1) d"),
+            "dialed": q("SELECT count(*) FROM call_attempt WHERE campaign_id = :c "
+                        "AND state <> 'queued'"),
+            "not_final": q("SELECT count(*) FROM call_attempt WHERE campaign_id = :c AND state "
+                           "IN ('originating', 'ringing', 'answered')"),
+            "without_record": q(
+                "SELECT count(*) FROM call_attempt a LEFT JOIN call_record r ON r.attempt_id "
+                "= a.id WHERE a.campaign_id = :c AND a.state <> 'queued' "
+                "AND (r.attempt_id IS NULL OR r.outcome IS NULL)"),
+            "answered_without_segments": q(
+                "SELECT count(*) FROM call_record r JOIN call_attempt a ON a.id = r.attempt_id "
+                "WHERE a.campaign_id = :c AND r.outcome = 'answered' AND NOT EXISTS "
+                "(SELECT 1 FROM segment_listen l WHERE l.attempt_id = r.attempt_id)"),
+        }
+        out["outcomes"] = dict(s.execute(text(
+            "SELECT r.outcome, count(*) FROM call_record r JOIN call_attempt a ON "
+            "a.id = r.attempt_id WHERE a.campaign_id = :c GROUP BY r.outcome"),
+            {"c": campaign_id}).all())
+    out["peer_originates"] = sum(p.get("originates", 0) for p in peer_stats)
+    out["peer_duplicate_channel_ids"] = sum(p.get("duplicate_channel_ids", 0) for p in peer_stats)
+    out["peer_duplicate_numbers"] = sum(p.get("duplicate_numbers", 0) for p in peer_stats)
+    out["peer_agi_failed"] = sum(p.get("agi_failed", 0) for p in peer_stats)
+    return out
+
+
+def run(args) -> dict:
+    if not args.db:
+        raise SystemExit("no database: give --db DSN or set SC_ASTERISK_TEST_PG "
+                         "(e.g. postgresql://sc_test:sc_test@127.0.0.1/postgres)")
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="sc-rehearsal-"))
+    work.mkdir(parents=True, exist_ok=True)
+    scratch = Scratch(args.db, args.keep_db)
+    home = work / "home"
+    peers, controllers = [], []
+    try:
+        db = Database(scratch.url)
+        db.upgrade()
+        secret = secrets.token_hex(16)
+        secret_file = work / "ami.secret"
+        secret_file.write_text(secret + "\n")
+        secret_file.chmod(0o600)
+        setup(db, home, work, args, secret)
+        with db.session() as s:
+            campaign_id = get_campaign(s, CAMPAIGN).id
+        biggest = max(args.queued)
+        contacts_n = max(args.contacts, sum(args.queued) + args.calls * len(args.queued))
+        contacts_s = add_contacts(db, scratch.postgres, 0, contacts_n)
+        peers = start_peers(args, work, secret_file, str(work / "sounds"))
+        controllers = start_controllers(args, scratch.url, home, work)
+        time.sleep(3)      # imports, AMI login, FastAGI listening: the first phase's CPU is calls'
+        phases = []
+        for queued in sorted(args.queued):
+            phase = run_phase(db, scratch, campaign_id, queued, args, controllers, work)
+            print(json.dumps(phase), flush=True)
+            phases.append(phase)
+        codes = stop(controllers)
+        stop(peers, 30)
+        peer_stats = [json.loads(p.read_text()) for p in sorted(work.glob("peer-*.json"))]
+        found = {"controllers": args.controllers, "nodes": args.nodes,
+                 "database": "postgresql" if scratch.postgres else "sqlite",
+                 "contacts": contacts_n, "contacts_copy_s": round(contacts_s, 1),
+                 "contacts_rows_per_s": round(contacts_n / contacts_s) if contacts_s else None,
+                 "largest_queue": biggest, "cps_cap": args.cps,
+                 "model": {"answer_ratio": args.answer_ratio, "full_listen": args.full_listen,
+                           "ring_s": list(args.ring_s), "message_s": args.message_s,
+                           "notice_s": args.notice_s, "time_scale": args.time_scale},
+                 "phases": phases, "checks": checks(db, campaign_id, peer_stats),
+                 "serve_exit": codes, "peers": peer_stats}
+        db.engine.dispose()
+        return found
+    finally:
+        stop(controllers)
+        stop(peers, 10)
+        scratch.drop()
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def figures(found: dict):
+    from ..common import Figure
+    out = []
+    for ph in found["phases"]:
+        q = ph["queued_at_start"]
+        lat = ph["claim_latency_ms"]
+        out.append(Figure("scale-rehearsal", f"CPS, {found['controllers']} controllers, {q:,} "
+                          "queued", ph["cps"], "calls/s", goal=">= 100",
+                          met=(ph["cps"] or 0) >= 100))
+        out.append(Figure("scale-rehearsal", f"claim latency p99, {q:,} queued", lat["p99"], "ms",
+                          note=f"p50 {lat['p50']} ms, max {lat['max']} ms, n {lat['n']}"))
+        out.append(Figure("scale-rehearsal", f"controller CPU per call, {q:,} queued",
+                          ph["controller_cpu_ms_per_call"], "ms", goal="<= 3",
+                          met=(ph["controller_cpu_ms_per_call"] or 99) <= 3))
+        if ph["pg_backend_cpu_ms_per_call"] is not None:
+            out.append(Figure("scale-rehearsal", f"PostgreSQL CPU per call, {q:,} queued",
+                              ph["pg_backend_cpu_ms_per_call"], "ms"))
+    c = found["checks"]
+    out.append(Figure("scale-rehearsal", "numbers dialed twice", c["numbers_dialed_twice"]
+                      + c["peer_duplicate_numbers"], "", goal="0",
+                      met=c["numbers_dialed_twice"] + c["peer_duplicate_numbers"] == 0))
+    out.append(Figure("scale-rehearsal", "dialed attempts not final or not recorded",
+                      c["not_final"] + c["without_record"] + c["answered_without_segments"], "",
+                      goal="0", met=c["not_final"] + c["without_record"]
+                      + c["answered_without_segments"] == 0))
+    return out
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    found = run(args)
+    print(json.dumps(found["checks"], indent=1))
+    if not args.no_results:
+        from ..__main__ import _load, _save, table
+        from ..machine import machine_info
+        figs = figures(found)
+        results = _load(args.results)
+        results["benchmarks"]["scale-rehearsal"] = {
+            "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": False,
+            "seconds": round(time.monotonic() - started, 1), "machine": machine_info(),
+            "error": None, "figures": [f.as_dict() for f in figs],
+            "details": {"rehearsal": found}}
+        _save(results, args.results)
+        print(table(figs))
+    c = found["checks"]
+    ok = c["numbers_dialed_twice"] == 0 and c["peer_duplicate_numbers"] == 0 \
+        and c["not_final"] == 0 and c["without_record"] == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
