@@ -51,6 +51,13 @@ class Scratch:
             c.execute(text(f'CREATE DATABASE "{self.name}"'))
         self.url = base.set(database=self.name).render_as_string(hide_password=False)
 
+    def driver_url(self, application_name: str) -> str:
+        """The URL with an application name (PostgreSQL), to tell our connections apart."""
+        if not self.postgres:
+            return self.url
+        return make_url(self.url).update_query_dict(
+            {"application_name": application_name}).render_as_string(hide_password=False)
+
     @property
     def postgres(self) -> bool:
         return self.name is not None
