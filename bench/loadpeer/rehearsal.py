@@ -214,7 +214,7 @@ def count(db: Database, sql: str, **params) -> int:
         return s.execute(text(sql), params).scalar() or 0
 
 
-def run_phase(db, scratch, campaign_id, queued, args, controllers, work) -> dict:
+def run_phase(db, scratch, campaign_id, queued, args, controllers, work, peers=()) -> dict:
     """Top up the queue to *queued*, run until --calls more calls are over, pause, drain.
     Polled with cheap queries (the state index, the small call_record table): the driver's
     own load stays out of the figures."""
@@ -229,6 +229,7 @@ def run_phase(db, scratch, campaign_id, queued, args, controllers, work) -> dict
     in_flight = ("SELECT count(*) FROM call_attempt WHERE state IN "
                  "('originating', 'ringing', 'answered') AND campaign_id = :c")
     cpu0 = [cpu_s(p.pid) for p in controllers]
+    peer0 = sum(cpu_s(p.pid) for p in peers)
     pg0 = pg_backends_cpu(db, scratch.name)
     started_ms = int(time.time() * 1000)
     set_status(db, CAMPAIGN, "running")      # from draft or paused
@@ -239,6 +240,7 @@ def run_phase(db, scratch, campaign_id, queued, args, controllers, work) -> dict
         set_status(db, CAMPAIGN, "paused")
     drained = wait_for(lambda: count(db, in_flight, **c) == 0, 120, 0.5)
     cpu1 = [cpu_s(p.pid) for p in controllers]
+    peer1 = sum(cpu_s(p.pid) for p in peers)
     pg1 = pg_backends_cpu(db, scratch.name)
     with db.session() as s:
         rows = s.execute(text(
@@ -264,6 +266,7 @@ def run_phase(db, scratch, campaign_id, queued, args, controllers, work) -> dict
                              "max": max(latency) if latency else None},
         "controller_cpu_s": round(ctl_cpu, 2),
         "controller_cpu_ms_per_call": round(1000 * ctl_cpu / calls, 2) if calls else None,
+        "load_peer_cpu_ms_per_call": round(1000 * (peer1 - peer0) / calls, 2) if calls else None,
         "pg_backend_cpu_s": round(pg1 - pg0, 2) if scratch.postgres else None,
         "pg_backend_cpu_ms_per_call": round(1000 * (pg1 - pg0) / calls, 2)
         if scratch.postgres and calls else None,
@@ -329,7 +332,7 @@ def run(args) -> dict:
         ready(controllers, work, args.nodes)
         phases = []
         for queued in sorted(args.queued):
-            phase = run_phase(db, scratch, campaign_id, queued, args, controllers, work)
+            phase = run_phase(db, scratch, campaign_id, queued, args, controllers, work, peers)
             print(json.dumps(phase), flush=True)
             phases.append(phase)
         codes = stop(controllers)
@@ -374,6 +377,13 @@ def figures(found: dict):
         if ph["pg_backend_cpu_ms_per_call"] is not None:
             out.append(Figure("scale-rehearsal", f"PostgreSQL CPU per call, {q:,} queued",
                               ph["pg_backend_cpu_ms_per_call"], "ms"))
+    p99 = [ph["claim_latency_ms"]["p99"] for ph in found["phases"]]
+    if len(p99) > 1 and p99[0] and p99[-1] is not None:
+        first, last = found["phases"][0], found["phases"][-1]
+        flat = round(p99[-1] / p99[0], 2)
+        out.append(Figure("scale-rehearsal", f"claim latency p99 at {last['queued_at_start']:,} "
+                          f"/ at {first['queued_at_start']:,} queued", flat, "", goal="flat "
+                          "(<= 1.5)", met=flat <= 1.5))
     c = found["checks"]
     out.append(Figure("scale-rehearsal", "numbers dialed twice", c["numbers_dialed_twice"]
                       + c["peer_duplicate_numbers"], "", goal="0",
@@ -385,23 +395,28 @@ def figures(found: dict):
     return out
 
 
+def write_results(found: dict, path: Path, seconds: float, when: str | None = None) -> str:
+    """Merge the figures into the results file (``benchmarks.scale-rehearsal``); returns the
+    table. Example: ``write_results(found, RESULTS, 812.4)``"""
+    from ..__main__ import _load, _save, table
+    from ..machine import machine_info
+    figs = figures(found)
+    results = _load(path)
+    results["benchmarks"]["scale-rehearsal"] = {
+        "when": when or datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": False,
+        "seconds": round(seconds, 1), "machine": machine_info(), "error": None,
+        "figures": [f.as_dict() for f in figs], "details": {"rehearsal": found}}
+    _save(results, path)
+    return table(figs)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     found = run(args)
     print(json.dumps(found["checks"], indent=1))
     if not args.no_results:
-        from ..__main__ import _load, _save, table
-        from ..machine import machine_info
-        figs = figures(found)
-        results = _load(args.results)
-        results["benchmarks"]["scale-rehearsal"] = {
-            "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": False,
-            "seconds": round(time.monotonic() - started, 1), "machine": machine_info(),
-            "error": None, "figures": [f.as_dict() for f in figs],
-            "details": {"rehearsal": found}}
-        _save(results, args.results)
-        print(table(figs))
+        print(write_results(found, args.results, time.monotonic() - started))
     c = found["checks"]
     ok = c["numbers_dialed_twice"] == 0 and c["peer_duplicate_numbers"] == 0 \
         and c["not_final"] == 0 and c["without_record"] == 0
