@@ -5,13 +5,16 @@ Actions answered: ``Login`` (the node's user and secret), ``Ping``, ``Originate`
 list of the live channels), ``Logoff``, ``Command`` (empty output); anything else ``Error``.
 Events go to every logged-in session, as Asterisk's do, in the filtered set the rendered
 manager user receives (``asterisk_conf.render.AMI_EVENTS``), with ``Timestamp`` headers
-(``timestampevents = yes``). For one call, in Asterisk 22's order:
+(``timestampevents = yes``). For one call, in the order Asterisk 22 sends them (recorded in the
+lab against SIPp callees):
 
-- answered: ``Newstate Ringing``, ``Newstate Up``, ``OriginateResponse Success Reason 4``, the
-  FastAGI session; then the callee's release (``HangupRequest`` without a cause, ``Hangup``
-  cause 0 "Unknown") or the call flow's ``HANGUP`` (``Hangup`` 16); then ``Cdr``;
-- not answered: ``Newstate Ringing``, ``Hangup`` (17 busy, 19 no answer), ``OriginateResponse
-  Failure`` (reason 5 or 3), ``Cdr``.
+- answered: ``Newstate Ringing``, ``Newstate Up``, ``OriginateResponse Success`` (reason 4),
+  the FastAGI session; then, when the callee hangs up, ``HangupRequest`` (no cause); then
+  ``Cdr ANSWERED`` and ``Hangup`` cause 0 "Unknown" (also after the call flow's ``HANGUP``);
+- busy: ``HangupRequest`` and ``Hangup`` cause 17, ``OriginateResponse Failure`` reason 0,
+  ``Cdr BUSY`` (no ringing);
+- no answer: ``Newstate Ringing`` until the Originate's ``Timeout``, ``OriginateResponse
+  Failure`` reason 3, ``Hangup`` cause 19, ``Cdr NO ANSWER``.
 """
 from __future__ import annotations
 
@@ -185,8 +188,10 @@ class Peer:
             self.arrivals.write(f"{channel_id},{arrival_ms}\n")
         writer.write(message(("Response", "Success"), ("ActionID", aid),
                              ("Message", "Originate successfully queued")))
+        timeout = str(fields.get("Timeout", ""))
         task = asyncio.create_task(self._call(aid, channel_id, variables(fields),
-                                              str(fields.get("Channel", ""))))
+                                              str(fields.get("Channel", "")),
+                                              int(timeout) if timeout.isdigit() else 30000))
         self._calls.add(task)
         task.add_done_callback(self._calls.discard)
 
@@ -210,8 +215,8 @@ class Peer:
                 writer.write(data)
 
     # -- one call -----------------------------------------------------------------------------
-    async def _call(self, aid: str, channel_id: str, chanvars: dict[str, str], dialed: str
-                    ) -> None:
+    async def _call(self, aid: str, channel_id: str, chanvars: dict[str, str], dialed: str,
+                    timeout_ms: int) -> None:
         fate = self.model.draw(self.rng)
         channel = f"PJSIP/lab-{next(self._seq):08x}"
         ids = (("Channel", channel), ("Uniqueid", channel_id), ("Linkedid", channel_id))
@@ -219,19 +224,13 @@ class Peer:
         self.stats.peak_live = max(self.stats.peak_live, len(self.live))
         started = time.time()
         try:
+            if not fate.answered:
+                self.stats.not_answered += 1
+                await self._not_answered(aid, channel_id, dialed, ids, fate, timeout_ms, started)
+                return
             self.emit(("Event", "Newstate"), *ids, ("ChannelState", 5),
                       ("ChannelStateDesc", "Ringing"))
-            await asyncio.sleep(self.model.wall(fate.ring_s))
-            if not fate.answered:
-                cause, text, reason = fate.cause
-                self.stats.not_answered += 1
-                self.emit(("Event", "Hangup"), *ids, ("Cause", cause), ("Cause-txt", text))
-                self.emit(("Event", "OriginateResponse"), ("ActionID", aid),
-                          ("Response", "Failure"), ("Channel", dialed),
-                          ("Context", "sc-broadcast"), ("Exten", "s"), ("Reason", reason),
-                          ("Uniqueid", "<null>"))
-                self._cdr(channel_id, "NO ANSWER" if cause == 19 else "BUSY", started, None)
-                return
+            await asyncio.sleep(self.model.wall(min(fate.ring_s, timeout_ms / 1000)))
             self.stats.answered += 1
             self.live[channel_id] = "Up"
             answered = time.time()
@@ -251,14 +250,35 @@ class Peer:
                 self.stats.agi_failed += 1
             self.stats.hung_up_by[session.hung_up_by or "closed"] += 1
             if session.hung_up_by == "callee":
-                self.emit(("Event", "HangupRequest"), *ids)
-                self.emit(("Event", "Hangup"), *ids, ("Cause", 0), ("Cause-txt", "Unknown"))
-            else:
-                self.emit(("Event", "Hangup"), *ids, ("Cause", 16),
-                          ("Cause-txt", "Normal Clearing"))
+                self.emit(("Event", "HangupRequest"), *ids, ("ChannelStateDesc", "Up"))
             self._cdr(channel_id, "ANSWERED", started, answered)
+            self.emit(("Event", "Hangup"), *ids, ("ChannelStateDesc", "Up"), ("Cause", 0),
+                      ("Cause-txt", "Unknown"))
         finally:
             self.live.pop(channel_id, None)
+
+    async def _not_answered(self, aid, channel_id, dialed, ids, fate, timeout_ms, started
+                            ) -> None:
+        cause, text, reason = fate.cause
+        failure = (("Event", "OriginateResponse"), ("ActionID", aid), ("Response", "Failure"),
+                   ("Channel", dialed), ("Context", "sc-broadcast"), ("Exten", "s"),
+                   ("Reason", reason), ("Uniqueid", channel_id))
+        if cause == 17:                   # busy: refused at once, no ringing
+            await asyncio.sleep(self.model.wall(0.3))
+            self.emit(("Event", "HangupRequest"), *ids, ("ChannelStateDesc", "Down"),
+                      ("Cause", cause))
+            self.emit(("Event", "Hangup"), *ids, ("ChannelStateDesc", "Down"), ("Cause", cause),
+                      ("Cause-txt", text))
+            self.emit(*failure)
+            self._cdr(channel_id, "BUSY", started, None)
+            return
+        self.emit(("Event", "Newstate"), *ids, ("ChannelState", 5),
+                  ("ChannelStateDesc", "Ringing"))
+        await asyncio.sleep(self.model.wall(timeout_ms / 1000))   # rings until the Timeout
+        self.emit(*failure)
+        self.emit(("Event", "Hangup"), *ids, ("ChannelStateDesc", "Ringing"), ("Cause", cause),
+                  ("Cause-txt", text))
+        self._cdr(channel_id, "NO ANSWER", started, None)
 
     def _cdr(self, channel_id: str, disposition: str, started: float, answered: float | None
              ) -> None:

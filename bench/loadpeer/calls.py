@@ -13,15 +13,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-# Q.850 causes and OriginateResponse reasons (AST_CONTROL_*) of a call never answered.
-BUSY = (17, "User busy", 5)
-NO_ANSWER = (19, "No user responding", 3)
+# Q.850 cause, its text and the OriginateResponse reason of a call never answered, as Asterisk
+# 22 sends them (recorded in the lab against SIPp callees, bench/README.md).
+BUSY = (17, "User busy", 0)
+NO_ANSWER = (19, "User alerting, no answer", 3)
 
 
 @dataclass(frozen=True)
 class Fate:
     answered: bool
-    ring_s: float                    # real (uncompressed) seconds of ringing
+    ring_s: float                    # call seconds of ringing before the answer
     cause: tuple[int, str, int] | None = None   # unanswered: (cause, text, reason)
     listen_fraction: float = 1.0     # of the whole script; 1.0: heard to the end
     opts_out: bool = False
