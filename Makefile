@@ -8,8 +8,8 @@ PYTEST_ARGS ?=
 # resolution between containers on a CNI network (dnsname), secrets made with openssl.
 DEPLOY_PACKAGES = podman runc podman-compose golang-github-containernetworking-plugin-dnsname openssl
 
-.PHONY: deps install lab demo test test-unit test-deploy deploy-deps bench bench-quick soak \
-	soak-crash clean
+.PHONY: deps install lab demo test test-unit test-deploy deploy-deps bench bench-quick bench-scale \
+	soak soak-crash clean
 
 # System packages: installed only when one is missing (needs root and Debian's package mirror).
 deps:
@@ -58,6 +58,14 @@ bench: lab
 
 bench-quick: lab
 	$(BIN)/python -m bench --quick
+
+# The control plane's rehearsal (issue 15, goal 4): `serve` processes against load peers (fake
+# Asterisk nodes, bench/loadpeer) on PostgreSQL ($$SC_ASTERISK_TEST_PG or --db); no lab needed.
+# Sizes through BENCH_SCALE_ARGS, e.g. the full goal:
+#   make bench-scale BENCH_SCALE_ARGS="--queued 10000 500000 5000000 --contacts 41000000 --calls 20000"
+BENCH_SCALE_ARGS ?= --controllers 2 --queued 10000 50000 --calls 3000
+bench-scale: install
+	$(BIN)/python -m bench.loadpeer.rehearsal $(BENCH_SCALE_ARGS)
 
 # Long runs through the lab, never part of `make test`: the 10,000-call soak and the
 # random-kill soak (SC_ASTERISK_SOAK_KILLS, SC_ASTERISK_SOAK_SEED).

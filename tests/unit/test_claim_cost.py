@@ -1,6 +1,6 @@
 """What a call costs the database, counted (issue 15; never timed: timings are benchmarks):
-the statements of a claim, an answer, the listens and an end; a claim's cost does not grow with
-the queue (the claim index covers the claim's order); and the dialing loop claims ahead, for
+the statements of a claim, an answer and an end with its listens (the claim's plan, which must
+not grow with the queue: test_claim_plan.py); and the dialing loop claims ahead, for
 the instant its pacing token is due, the Originate never leaving before that instant."""
 import asyncio
 import time
@@ -11,7 +11,6 @@ from sc_asterisk.callflow.player import PlayResult, SegmentResult
 from sc_asterisk.callflow.store import _save_play
 from sc_asterisk.contacts.suppression import dial_check
 from sc_asterisk.db import CallAttempt, CallRecord, Campaign, Database
-from sc_asterisk.db.dialer_queries import _DUE
 from sc_asterisk.db.models import ControllerLease
 from sc_asterisk.db.worker import DbWorker
 from sc_asterisk.dialer.calls import CallTracker, Flight
@@ -74,22 +73,6 @@ def test_one_call_costs_a_fixed_handful_of_statements(tmp_path):
         assert (record.answer_ms, record.end_ms, record.outcome, record.hung_up_by) == \
             (1000, 3000, "answered", "callee")
         assert [seg.listened_ms for seg in record.segments] == [1000]
-
-
-def test_picking_the_next_attempts_reads_the_claim_index_in_order_not_the_whole_queue(db):
-    """Before migration 0012 SQLite sorted every queued attempt of the campaign in a temporary
-    B-tree at each claim (123 ms at 400,000 queued); now it reads ten index entries."""
-    with db.session() as s:
-        cid = _campaign(s, n=0).id
-        s.execute(insert(CallAttempt), [{"campaign_id": cid, "number": f"+3319950{i:04d}"}
-                                        for i in range(50)])
-    with db.session() as s:
-        conn = s.connection()
-        sql = str(_DUE.compile(dialect=conn.dialect))
-        plan = " | ".join(row[-1] for row in conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + sql, (cid, "queued", 10**13, 10, 0)))
-    assert "ix_call_attempt_claim" in plan, plan
-    assert "TEMP B-TREE" not in plan, plan
 
 
 class _Timed(CallTracker):
