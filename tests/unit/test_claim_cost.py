@@ -5,7 +5,7 @@ the instant its pacing token is due, the Originate never leaving before that ins
 import asyncio
 import time
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, select
 
 from sc_asterisk.callflow.player import PlayResult, SegmentResult
 from sc_asterisk.callflow.store import _save_play
