@@ -249,7 +249,10 @@ class Scheduler:
         link = self.links[claim.node]
         flight = Flight(claim)
         try:
-            while (ahead := at - time.time()) > 0:
+            # Never more than the lead (a claim is made at most CLAIM_LEAD_S ahead): a wall
+            # clock stepped back must not hold a claimed call.
+            ahead = min(at - time.time(), CLAIM_LEAD_S)
+            if ahead > 0:
                 await asyncio.sleep(ahead)
             if self.metrics:
                 self.metrics.originated(claim.node)
