@@ -8,7 +8,6 @@ auto-reply answering our confirmation) gets no reply, so no loop.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 from sqlalchemy.orm import Session
@@ -17,20 +16,10 @@ from ..contacts.audit import record_audit
 from ..contacts.numbers import NumberRejected, to_e164
 from ..contacts.suppression import SuppressionStore
 from ..db import Database
+from .inbound import Inbound
 from .stop import is_stop
 
 SUPPRESSED, ALREADY, NO_NUMBER, NOT_STOP = "suppressed", "already", "no-number", "not-stop"
-
-
-@dataclass(frozen=True)
-class Inbound:
-    """One received SMS. *sender* as the transport gives it; *international*: the transport
-    says it is in international format without its ``+`` (SMPP TON 1)."""
-
-    sender: str
-    text: str
-    transport: str            # "smpp:<route>" or "sip:<trunk>"
-    international: bool = False
 
 
 def sender_e164(message: Inbound, region: str = "FR") -> str | None:
