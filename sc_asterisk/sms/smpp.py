@@ -99,7 +99,7 @@ class SmppLink:
         bind = self._bind
         if bind is not None:
             try:
-                self._send(bind, smpplib.smpp.make_pdu("unbind", client=bind.client))
+                self._send(bind, "unbind")
             except (OSError, smpplib.exceptions.ConnectionError, smpplib.exceptions.PDUError):
                 pass
             try:
@@ -146,16 +146,15 @@ class SmppLink:
                 raise LinkDown(f"SMPP route {self.route.name} is not bound",
                                fix="check the route's host, port and credentials")
             bind = self._bind
-            pdu = smpplib.smpp.make_pdu(
-                "submit_sm", client=bind.client, **self._addresses(destination),
-                esm_class=ESM_UDHI if concatenated else 0, registered_delivery=1,
-                data_coding=DATA_CODING[encoding], short_message=payload)
             answer: Future = Future()
-            bind.pending[pdu.sequence] = (answer, part)
             try:
-                self._send(bind, pdu)
+                self._send(bind, "submit_sm", waiting=(answer, part),
+                           **self._addresses(destination),
+                           esm_class=ESM_UDHI if concatenated else 0, registered_delivery=1,
+                           data_coding=DATA_CODING[encoding], short_message=payload)
             except (OSError, smpplib.exceptions.ConnectionError):
-                bind.pending.pop(pdu.sequence, None)
+                if self._bind is bind:
+                    self._bound.clear()     # the reader will see it too and reconnect
                 continue                    # not sent: wait for the next bind
             self.pacer.sent()
             try:
@@ -237,7 +236,7 @@ class SmppLink:
                 if bind.unanswered_links >= 2:
                     raise LinkDown("no answer to enquire_link") from None
                 bind.unanswered_links += 1
-                self._send(bind, smpplib.smpp.make_pdu("enquire_link", client=bind.client))
+                self._send(bind, "enquire_link")
                 continue
             bind.unanswered_links = 0
             self._dispatch(bind, pdu)
@@ -288,9 +287,7 @@ class SmppLink:
             log.exception("SMPP route %s: a deliver_sm handler failed; the SMSC will retry",
                           self.route.name)
             status = C.SMPP_ESME_RX_T_APPN
-        resp = smpplib.smpp.make_pdu("deliver_sm_resp", client=bind.client, status=status)
-        resp.sequence = pdu.sequence
-        self._send(bind, resp)
+        self._send(bind, "deliver_sm_resp", sequence=pdu.sequence, status=status)
 
     def _receipt(self, receipt: Receipt) -> None:
         part = self._parts.get(receipt.message_id)
@@ -311,13 +308,24 @@ class SmppLink:
                 bind.early.append(receipt)
 
     def _reply(self, bind: _Bind, command: str, pdu) -> None:
-        resp = smpplib.smpp.make_pdu(command, client=bind.client)
-        resp.sequence = pdu.sequence
-        self._send(bind, resp)
+        self._send(bind, command, sequence=pdu.sequence)
 
-    def _send(self, bind: _Bind, pdu) -> None:
+    def _send(self, bind: _Bind, command: str, sequence: int | None = None,
+              waiting: tuple[Future, Submitted] | None = None, **fields):
+        # made and sent under one lock: smpplib's sequence counter is not thread-safe
         with self._send_lock:
-            bind.client.send_pdu(pdu)
+            pdu = smpplib.smpp.make_pdu(command, client=bind.client, **fields)
+            if sequence is not None:
+                pdu.sequence = sequence
+            if waiting is not None:
+                bind.pending[pdu.sequence] = waiting
+            try:
+                bind.client.send_pdu(pdu)
+            except BaseException:
+                if waiting is not None:
+                    bind.pending.pop(pdu.sequence, None)
+                raise
+        return pdu
 
     def _drop(self, bind: _Bind | None) -> None:
         self._bound.clear()
