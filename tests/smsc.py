@@ -30,6 +30,7 @@ class Smsc:
         self.throttled = 0                 # submits refused with ESME_RTHROTTLED
         self.throttle_next = 0
         self.receipts = True
+        self.receipt_first = False         # send the receipt before the submit_sm_resp
         self.binds = 0
         self._esme = None
         self._ids = 0
@@ -94,13 +95,16 @@ class Smsc:
                 self.submits.append(Seen(event.destination_addr, event.dest_addr_ton,
                                          event.source_addr, event.data_coding, event.esm_class,
                                          event.registered_delivery, event.short_message))
-                event.accept(message_id)
+                if not self.receipt_first:
+                    event.accept(message_id)
                 if self.receipts and event.registered_delivery & 1:
                     text = (f"id:{message_id} sub:001 dlvrd:001 submit date:2612070500 "
                             f"done date:2612070501 stat:DELIVRD err:000 text:").encode()
                     await self._esme.deliver_sm(event.source_addr, text,
                                                 source_addr=event.destination_addr,
                                                 esm_class=0x04)
+                if self.receipt_first:
+                    event.accept(message_id)
 
 
 def _free_port() -> int:

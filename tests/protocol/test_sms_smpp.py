@@ -88,6 +88,14 @@ def test_submit_with_registered_delivery_and_the_receipt_matched(link, smsc, cap
         assert secret not in logged          # smpplib logs every PDU in hex at DEBUG
 
 
+def test_a_receipt_before_its_submit_answer_is_still_matched(link, smsc):
+    smsc.receipt_first = True
+    [part] = link.submit(NUMBER, encode("Vite. STOP SMS"), ref="msg-2")
+    link.seen.wait("receipts", 1)
+    [(matched, receipt)] = link.seen.receipts
+    assert matched == part and matched.ref == "msg-2" and receipt.message_id == part.message_id
+
+
 def test_a_multipart_ucs2_message_goes_as_concatenated_parts(link, smsc):
     text = "Fête de l’école " * 10          # 160 UCS-2 units: 3 parts
     parts = link.submit(NUMBER, encode(text), ref=7)
