@@ -19,6 +19,7 @@ import random
 import socket
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import Future, TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Callable
@@ -45,6 +46,7 @@ THROTTLED = (C.SMPP_ESME_RTHROTTLED, C.SMPP_ESME_RMSGQFUL)
 DATA_CODING = {GSM7: 0x00, "ucs2": 0x08}
 ESM_UDHI = 0x40
 MAX_BACKOFF_S = 30.0
+MAX_TRACKED = 100_000
 TON_INTERNATIONAL, TON_ALPHANUMERIC = 1, 5
 
 
@@ -85,7 +87,8 @@ class SmppLink:
         self._stop = threading.Event()
         self._send_lock = threading.Lock()  # one PDU on the wire at a time
         self._submit_lock = threading.Lock()  # one message's parts at a time, in order
-        self._parts: dict[str, Submitted] = {}
+        # parts awaiting their final receipt, by the SMSC's id (the link's thread only)
+        self._parts: OrderedDict[str, Submitted] = OrderedDict()
         self._thread: threading.Thread | None = None
 
     # -- life -----------------------------------------------------------------------------
@@ -252,6 +255,8 @@ class SmppLink:
                     # known before the next PDU is read: its receipt may come right after
                     submitted = Submitted(part.ref, part.part, _text(pdu.message_id))
                     self._parts[submitted.message_id] = submitted
+                    while len(self._parts) > MAX_TRACKED:     # receipts that never came
+                        self._parts.popitem(last=False)
                 answer.set_result((pdu.status, submitted))
                 self._release_early(bind)
         elif command == "deliver_sm":
