@@ -216,25 +216,24 @@ class _Run:
         self.summary.rows += checked.rows
         records, refused = checked.valid, checked.refused
         with session_on(conn) as s:
-            store = SuppressionStore(s, self.key)
             numbers = list(dict.fromkeys(rec.e164 for _, rec, _ in records))
-            erased = {n for n, reason in store.reasons_among(numbers).items()
-                      if reason == ERASED}
+            known = known_numbers(s, numbers)
             # tombstones' slow hash: only for numbers that are not contacts yet
-            known = set(known_numbers(s, numbers))
-            erased |= store.erased_among(n for n in numbers if n not in known)
+            erased = SuppressionStore(s, self.key).erased_for_import(numbers, set(known))
             if erased:
                 refused = refused + [(line, ERASED, "", cells_of(raw))
                                      for line, rec, raw in records if rec.e164 in erased]
                 records = [item for item in records if item[1].e164 not in erased]
-            self._upsert(s, records)
+                known = [n for n in known if n not in erased]
+            self._upsert(s, records, known)
         for line, reason, detail, cells in sorted(refused, key=itemgetter(0)):
             self.summary.rejected[reason] += 1
             rejects.write(line, reason, detail, cells)
 
-    def _upsert(self, s: Session, records: list[tuple[int, Record, str]]) -> None:
+    def _upsert(self, s: Session, records: list[tuple[int, Record, str]],
+                numbers: list[str]) -> None:
+        """Write *records*; *numbers* are those of their numbers that are contacts already."""
         # Plain rows and bulk statements: ORM objects cost more than parsing at a million rows.
-        numbers = known_numbers(s, list(dict.fromkeys(rec.e164 for _, rec, _ in records)))
         contacts = {row["e164"]: dict(row) for row in select_in(
             s, select(*(Contact.__table__.c[c] for c in _CONTACT_COLUMNS)), Contact.e164, numbers)}
         sources = {row["contact_id"]: dict(row) for row in select_in(

@@ -427,15 +427,15 @@ def wait_for(condition, timeout: float = 10.0):
 
 def test_a_failure_while_writing_stops_the_validation_workers(db, tmp_path, monkeypatch):
     path = write(tmp_path / "l.csv", ["tel"] + [f"06{i:08d}" for i in range(1000)], "utf-8")
-    real = SuppressionStore.reasons_among
+    real = SuppressionStore.erased_for_import
     calls = []
 
-    def reasons_among(self, numbers):  # the first query of each chunk's transaction
+    def erased_for_import(self, numbers, known):  # in each chunk's transaction
         calls.append(1)
         if len(calls) == 2:
             raise OSError("disk full")
-        return real(self, numbers)
-    monkeypatch.setattr(SuppressionStore, "reasons_among", reasons_among)
+        return real(self, numbers, known)
+    monkeypatch.setattr(SuppressionStore, "erased_for_import", erased_for_import)
     with pytest.raises(OSError, match="disk full"):
         run(db, path, workers=2, batch_size=10)
     assert multiprocessing.active_children() == []
