@@ -30,7 +30,7 @@ from ..db import Contact, Database
 from ..db.models_privacy import ContactSource, ImportBatch
 from ..errors import ConfigError
 from .audit import os_user
-from .bulk import import_connection, insert_rows, known_numbers, select_in, session_on
+from .bulk import import_connection, insert_new, insert_rows, known_numbers, select_in, session_on
 from .mapping import ColumnMap, Record, build_column_map, check_legal_basis
 from .numbers import check_region
 from .reader import Progress, TableFile, open_table
@@ -276,9 +276,7 @@ class _Run:
         if new:
             rows = [_new_row(v, tail) if not isinstance(v, dict) else _NEW_CONTACT_VALUES(v)
                     for v in new.values()]  # a new row is written whole, "dirty" or not
-            for contact_id, e164 in insert_rows(s, Contact.__table__, _NEW_CONTACT_COLUMNS,
-                                                rows, returning=("id", "e164")):
-                ids[e164] = contact_id
+            ids.update(zip(new, insert_new(s, Contact.__table__, _NEW_CONTACT_COLUMNS, rows)))
         dirty = [c for c in contacts.values() if c.pop("dirty", False)]
         if dirty:
             s.execute(update(Contact), dirty)
