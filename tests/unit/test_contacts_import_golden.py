@@ -8,11 +8,14 @@ import, and re-imports. Any change in what an import writes or refuses changes a
 """
 import hashlib
 import json
-from datetime import date
+import os
+import uuid
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import make_url
 
 from bench.contacts import generate
 from sc_asterisk.contacts import ImportOptions, SuppressionStore, import_contacts
@@ -81,10 +84,8 @@ def _tables(db: Database) -> str:
     return _digest(dump)
 
 
-@pytest.mark.parametrize("workers,batch_size", [(0, 20000), (0, 7), (2, 500)])
-def test_import_output_is_pinned(tmp_path, files, workers, batch_size):
-    db = Database(f"sqlite:///{tmp_path / 'golden.db'}")
-    db.upgrade()
+def _scenario(db: Database, files: dict, tmp_path: Path, workers: int, batch_size: int):
+    """Run the four imports; returns (summaries, reject digests)."""
     with open(files["a"], encoding="utf-8") as f:
         numbers = [n for n in (to_e164_or_none(line.split(";")[2]) for line in f.readlines()[1:40])
                    if n]
@@ -108,5 +109,69 @@ def test_import_output_is_pinned(tmp_path, files, workers, batch_size):
                           summary.unchanged, summary.duplicates, summary.blank_rows,
                           summary.reused_batch, sorted(summary.rejected.items())))
         rejects[name] = hashlib.sha256(out.read_bytes()).hexdigest()[:8]
+    return summaries, rejects
+
+
+@pytest.mark.parametrize("workers,batch_size", [(0, 20000), (0, 7), (2, 500)])
+def test_import_output_is_pinned(tmp_path, files, workers, batch_size):
+    db = Database(f"sqlite:///{tmp_path / 'golden.db'}")
+    db.upgrade()
+    summaries, rejects = _scenario(db, files, tmp_path, workers, batch_size)
     assert rejects == GOLDEN_REJECTS
     assert (_digest(summaries), _tables(db)) == (GOLDEN_SUMMARIES, GOLDEN_TABLES), summaries
+
+
+def _rows(db: Database) -> dict:
+    """Contact and provenance rows with times in UTC, comparable across backends."""
+    def plain(value):
+        if isinstance(value, datetime):
+            return (value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo
+                    else value).isoformat()
+        return value
+    with db.session() as s:
+        return {model.__tablename__: [[plain(v) for v in row] for row in s.execute(
+                    select(*[c for c in model.__table__.columns if c.key not in _VOLATILE])
+                    .order_by(model.__table__.c.id))]
+                for model in (Contact, ContactSource)}
+
+
+@pytest.mark.postgres
+def test_postgresql_imports_the_same_rows_and_rejects(tmp_path, files, pg_db, monkeypatch):
+    """The COPY path on PostgreSQL: same rejects, summaries and rows (ids included) as SQLite."""
+    import psycopg
+    copies, real = [], psycopg.Cursor.copy
+
+    def copy(self, statement, *args, **kw):
+        copies.append(statement.split("(")[0].strip())
+        return real(self, statement, *args, **kw)
+    monkeypatch.setattr(psycopg.Cursor, "copy", copy)
+    summaries, rejects = _scenario(pg_db, files, tmp_path, 2, 500)
+    assert {"COPY contact", "COPY contact_source"} <= set(copies)
+    assert rejects == GOLDEN_REJECTS
+    assert _digest(summaries) == GOLDEN_SUMMARIES, summaries
+    lite = Database(f"sqlite:///{tmp_path / 'lite.db'}")
+    lite.upgrade()
+    (tmp_path / "lite").mkdir()
+    _scenario(lite, files, tmp_path / "lite", 0, 7)
+    assert _rows(pg_db) == _rows(lite)
+
+
+@pytest.fixture
+def pg_db():
+    """A throw-away database on the server named by SC_ASTERISK_TEST_PG."""
+    url = os.environ.get("SC_ASTERISK_TEST_PG")
+    if not url:
+        pytest.skip("set SC_ASTERISK_TEST_PG to a scratch PostgreSQL database URL")
+    name = f"sc_import_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"CREATE DATABASE {name}"))
+    db = Database(make_url(url).set(database=name).render_as_string(hide_password=False))
+    try:
+        db.upgrade()
+        yield db
+    finally:
+        db.engine.dispose()
+        with admin.connect() as c:
+            c.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
