@@ -8,6 +8,10 @@ With ``SC_ASTERISK_BENCH_PG`` set to a PostgreSQL server URL (a user who may cre
 the same file is also imported into a throw-away database there (the COPY path), beside
 ``psql``'s ``\\copy`` of the file into a table of text columns, and the rate is projected to
 the 41 M rows of the seed story.
+
+With ``SC_ASTERISK_BENCH_BEFORE`` set to a source tree of another version (e.g. ``git archive``
+of an older commit), that version's import of the same file runs first, in the same run, as a
+second baseline (before/after on the same machine at the same time).
 """
 from __future__ import annotations
 
@@ -112,6 +116,14 @@ def run(ctx: Run) -> list[Figure]:
            "SC_ASTERISK_DB": f"sqlite:///{work / 'contacts.db'}"}
     timed_run([sys.executable, "-m", "sc_asterisk", "db", "upgrade"], env=env,
               stdout=-1, stderr=-1)
+    before_tree = os.environ.get("SC_ASTERISK_BENCH_BEFORE")
+    before = None
+    if before_tree:
+        before_env = {**env, "PYTHONPATH": before_tree,
+                      "SC_ASTERISK_DB": f"sqlite:///{work / 'before.db'}"}
+        timed_run([sys.executable, "-m", "sc_asterisk", "db", "upgrade"], env=before_env,
+                  stdout=-1, stderr=-1, cwd=before_tree)
+        before = _import(source, work / "rejects-before.csv", before_env, cwd=before_tree)
     ours = _import(source, work / "rejects.csv", env)
     out = ours["stdout"].decode()
     counts = {k: int(v) for k, v in re.findall(r"(created|rejected|duplicates in file) (\d+)", out)}
@@ -135,16 +147,26 @@ def run(ctx: Run) -> list[Figure]:
                r(base["peak_rss_mb"], 0), "sqlite3 .import", goal="< 500 MB",
                met=ours["peak_rss_mb"] < 500),
     ]
+    if before is not None:
+        same = (work / "rejects-before.csv").read_bytes() == (work / "rejects.csv").read_bytes()
+        ctx.details["contacts"]["before"] = {
+            "tree": before_tree, "rejects_identical": same,
+            **{k: r(v) for k, v in before.items() if k != "stdout"}}
+        figures.append(Figure(
+            "contacts", f"import {rows // 1000}k rows: wall, this code / the code before",
+            r(ours["wall_s"], 2), "s", r(before["wall_s"], 2), "before (same run)",
+            note=f"reject files {'byte-identical' if same else 'DIFFER'}; peak RSS "
+                 f"{ours['peak_rss_mb']:.0f} MB vs {before['peak_rss_mb']:.0f} MB"))
     server = os.environ.get("SC_ASTERISK_BENCH_PG")
     if server:
         figures += _postgresql(ctx, server, source, rows, work)
     return figures
 
 
-def _import(source, rejects, env) -> dict:
+def _import(source, rejects, env, cwd=None) -> dict:
     return timed_run([sys.executable, "-m", "sc_asterisk", "contacts", "import", str(source),
                       "--list", "bench", "--legal-basis", "consent", "--rejects", str(rejects)],
-                     env=env, stdout=-1, stderr=-1)
+                     env=env, stdout=-1, stderr=-1, cwd=cwd)
 
 
 def _postgresql(ctx: Run, server: str, source, rows: int, work) -> list[Figure]:
