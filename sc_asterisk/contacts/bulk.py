@@ -77,7 +77,7 @@ def known_numbers(s: Session, numbers: list[str]) -> list[str]:
     mark = "?" if s.get_bind().dialect.paramstyle == "qmark" else "%s"
     found: list[str] = []
     try:
-        if s.get_bind().dialect.name == "postgresql":  # one array parameter, one query
+        if s.get_bind().dialect.name == "postgresql" and numbers:  # one array, one query
             cursor.execute("SELECT e164 FROM contact WHERE e164 = ANY(%s)", (numbers,))
             return [e164 for (e164,) in cursor.fetchall()]
         for i in range(0, len(numbers), _IN_CHUNK):
