@@ -4,7 +4,6 @@ they run on. At a million rows SQLAlchemy's per-row work cost more than the data
 from __future__ import annotations
 
 from contextlib import contextmanager
-from itertools import chain
 from typing import Callable, Iterator
 
 from sqlalchemy.engine import Connection
@@ -14,8 +13,6 @@ from ..db import Database
 from ..db.session import transaction
 
 _IN_CHUNK = 500  # values per IN (...): well under every backend's parameter limit
-# Rows per multi-row INSERT ... RETURNING: within SQLite's and PostgreSQL's parameter limits.
-_VALUES_ROWS = 500
 # SQLite page cache while importing, in KiB (the default is 2 MiB): the unique index on contact
 # numbers takes inserts all over its pages, and with a small cache each insert read its page
 # again (a fifth of the time spent inserting contacts, at a million). Memory only: what a
@@ -80,6 +77,9 @@ def known_numbers(s: Session, numbers: list[str]) -> list[str]:
     mark = "?" if s.get_bind().dialect.paramstyle == "qmark" else "%s"
     found: list[str] = []
     try:
+        if s.get_bind().dialect.name == "postgresql" and numbers:  # one array, one query
+            cursor.execute("SELECT e164 FROM contact WHERE e164 = ANY(%s)", (numbers,))
+            return [e164 for (e164,) in cursor.fetchall()]
         for i in range(0, len(numbers), _IN_CHUNK):
             part = numbers[i:i + _IN_CHUNK]
             marks = ", ".join([mark] * len(part))
@@ -90,50 +90,90 @@ def known_numbers(s: Session, numbers: list[str]) -> list[str]:
     return found
 
 
-def insert_rows(s: Session, table, names: tuple[str, ...], rows: list[tuple],
-                returning: tuple[str, ...] = ()) -> list[tuple]:
-    """INSERT *rows* (tuples of the *names* columns' values) through the driver, and return the
-    *returning* columns of the new rows (in no particular order).
+def insert_rows(s: Session, table, names: tuple[str, ...], rows: list[tuple]) -> None:
+    """INSERT *rows* (tuples of the *names* columns' values) through the driver: ``COPY`` on
+    PostgreSQL (its bulk path), one ``executemany`` elsewhere.
 
     At a million rows SQLAlchemy's per-row parameter handling cost more than the database's
     own work: here each value goes through its column type's bind processor (dates, JSON) and
     nothing else, once per distinct value of a column.
 
-    Example: ``insert_rows(s, Contact.__table__, ("e164",), [("+33612345678",)], ("id",))``
+    Example: ``insert_rows(s, ContactSource.__table__, ("contact_id", ...), rows)``
     """
+    if not rows:
+        return
+    conn = s.connection()
+    params = _bound(conn.dialect, table, names, rows)
+    # The DBAPI cursor of the session's connection (same transaction).
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+                for row in params:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join([_mark(conn.dialect)] * len(names))
+            cursor.executemany(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})",
+                               params)
+    finally:
+        cursor.close()
+
+
+def insert_new(s: Session, table, names: tuple[str, ...], rows: list[tuple]) -> list[int]:
+    """INSERT *rows* like :func:`insert_rows` and return their new ``id`` values, in row order.
+
+    The ids are the ones the database would give one row after another: on SQLite the first
+    row's ``INSERT ... RETURNING id`` takes the write lock (nobody else can insert until this
+    transaction ends) and the others follow with the next ids, as SQLite's max + 1 would number
+    them; on PostgreSQL they are drawn from the table's sequence in one query. The rows then go
+    in bulk with their ids (no ``RETURNING`` of every row).
+
+    Example: ``insert_new(s, Contact.__table__, ("e164",), [("+33612345678",)]) == [1]``
+    """
+    if not rows:
+        return []
     conn = s.connection()
     dialect = conn.dialect
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if dialect.name == "postgresql":
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) "
+                           "FROM generate_series(1, %s) ORDER BY 1", (table.name, len(rows)))
+            ids = [i for (i,) in cursor.fetchall()]
+            rest = rows
+        else:
+            first = _bound(dialect, table, names, rows[:1])[0]
+            marks = ", ".join([_mark(dialect)] * len(names))
+            cursor.execute(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks}) "
+                           "RETURNING id", first)
+            (start,), = cursor.fetchall()
+            ids = list(range(start, start + len(rows)))
+            rest = rows[1:]
+    finally:
+        cursor.close()
+    if rest:
+        insert_rows(s, table, ("id", *names),
+                    [(i, *row) for i, row in zip(ids[len(ids) - len(rest):], rest)])
+    return ids
+
+
+def _mark(dialect) -> str:
+    return "?" if dialect.paramstyle == "qmark" else "%s"
+
+
+def _bound(dialect, table, names: tuple[str, ...], rows: list[tuple]) -> list:
+    """*rows* with each value through its column type's bind processor."""
     convert = []
     for i, name in enumerate(names):
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             convert.append((i, process))
-    params: list = rows
-    if convert:
-        columns = list(zip(*rows))
-        for i, process in convert:
-            columns[i] = _processed(columns[i], process)
-        params = list(zip(*columns))
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
-    one = f"({', '.join([mark] * len(names))})"
-    # The DBAPI cursor of the session's connection (same transaction): SQLAlchemy would wrap
-    # each returned row in a Row object.
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        if not returning:
-            cursor.executemany(head + one, params)
-            return []
-        tail = f" RETURNING {', '.join(returning)}"
-        found: list[tuple] = []
-        for start in range(0, len(params), _VALUES_ROWS):
-            part = params[start:start + _VALUES_ROWS]
-            cursor.execute(head + ", ".join([one] * len(part)) + tail,
-                           tuple(chain.from_iterable(part)))
-            found.extend(cursor.fetchall())
-        return found
-    finally:
-        cursor.close()
+    if not convert:
+        return rows
+    columns = list(zip(*rows))
+    for i, process in convert:
+        columns[i] = _processed(columns[i], process)
+    return list(zip(*columns))
 
 
 def _processed(values: tuple, process: Callable) -> list:

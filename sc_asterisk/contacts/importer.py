@@ -30,7 +30,7 @@ from ..db import Contact, Database
 from ..db.models_privacy import ContactSource, ImportBatch
 from ..errors import ConfigError
 from .audit import os_user
-from .bulk import import_connection, insert_rows, known_numbers, select_in, session_on
+from .bulk import import_connection, insert_new, insert_rows, known_numbers, select_in, session_on
 from .mapping import ColumnMap, Record, build_column_map, check_legal_basis
 from .numbers import check_region
 from .reader import Progress, TableFile, open_table
@@ -216,25 +216,24 @@ class _Run:
         self.summary.rows += checked.rows
         records, refused = checked.valid, checked.refused
         with session_on(conn) as s:
-            store = SuppressionStore(s, self.key)
             numbers = list(dict.fromkeys(rec.e164 for _, rec, _ in records))
-            erased = {n for n, reason in store.reasons_among(numbers).items()
-                      if reason == ERASED}
+            known = known_numbers(s, numbers)
             # tombstones' slow hash: only for numbers that are not contacts yet
-            known = set(known_numbers(s, numbers))
-            erased |= store.erased_among(n for n in numbers if n not in known)
+            erased = SuppressionStore(s, self.key).erased_for_import(numbers, set(known))
             if erased:
                 refused = refused + [(line, ERASED, "", cells_of(raw))
                                      for line, rec, raw in records if rec.e164 in erased]
                 records = [item for item in records if item[1].e164 not in erased]
-            self._upsert(s, records)
+                known = [n for n in known if n not in erased]
+            self._upsert(s, records, known)
         for line, reason, detail, cells in sorted(refused, key=itemgetter(0)):
             self.summary.rejected[reason] += 1
             rejects.write(line, reason, detail, cells)
 
-    def _upsert(self, s: Session, records: list[tuple[int, Record, str]]) -> None:
+    def _upsert(self, s: Session, records: list[tuple[int, Record, str]],
+                numbers: list[str]) -> None:
+        """Write *records*; *numbers* are those of their numbers that are contacts already."""
         # Plain rows and bulk statements: ORM objects cost more than parsing at a million rows.
-        numbers = known_numbers(s, list(dict.fromkeys(rec.e164 for _, rec, _ in records)))
         contacts = {row["e164"]: dict(row) for row in select_in(
             s, select(*(Contact.__table__.c[c] for c in _CONTACT_COLUMNS)), Contact.e164, numbers)}
         sources = {row["contact_id"]: dict(row) for row in select_in(
@@ -277,9 +276,7 @@ class _Run:
         if new:
             rows = [_new_row(v, tail) if not isinstance(v, dict) else _NEW_CONTACT_VALUES(v)
                     for v in new.values()]  # a new row is written whole, "dirty" or not
-            for contact_id, e164 in insert_rows(s, Contact.__table__, _NEW_CONTACT_COLUMNS,
-                                                rows, returning=("id", "e164")):
-                ids[e164] = contact_id
+            ids.update(zip(new, insert_new(s, Contact.__table__, _NEW_CONTACT_COLUMNS, rows)))
         dirty = [c for c in contacts.values() if c.pop("dirty", False)]
         if dirty:
             s.execute(update(Contact), dirty)

@@ -189,8 +189,7 @@ class SuppressionStore:
         Example: ``store.erased_among(new_numbers)``
         """
         numbers = list(dict.fromkeys(numbers))
-        if not numbers or not self.session.scalar(
-                select(SuppressionEntry.id).where(SuppressionEntry.reason == ERASED).limit(1)):
+        if not numbers or not self._any_tombstone():
             return set()
         by_hash = self._slow.many(numbers)
         hashes = list(by_hash)
@@ -201,6 +200,24 @@ class SuppressionStore:
                 .where(SuppressionEntry.number_hash.in_(hashes[i:i + _IN_CHUNK]),
                        SuppressionEntry.reason == ERASED)))
         return found
+
+    def erased_for_import(self, numbers: list[str], contacts: set[str]) -> set[str]:
+        """The numbers among *numbers* an import must refuse as erased: those with an HMAC-keyed
+        tombstone (written before tombstones had their slow hash) and, among those not in
+        *contacts* (the numbers that are contacts already), those with a tombstone. One cheap
+        query when there is no tombstone at all (no HMAC of every number then).
+
+        Example: ``store.erased_for_import(["+33612345678"], set())``
+        """
+        if not numbers or not self._any_tombstone():
+            return set()
+        erased = {n for n, reason in self.reasons_among(numbers).items() if reason == ERASED}
+        return erased | self.erased_among(n for n in numbers if n not in contacts)
+
+    def _any_tombstone(self) -> bool:
+        return self.session.scalar(
+            select(SuppressionEntry.id).where(SuppressionEntry.reason == ERASED).limit(1)
+        ) is not None
 
     def check(self, raw: str, region: str = "FR") -> SuppressionCheck:
         """Normalise a typed number (as the importer does) and look it up; NumberRejected if the

@@ -14,6 +14,7 @@ import pickle
 import traceback
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from datetime import date, datetime
 from typing import Iterable, Iterator
 
@@ -178,7 +179,12 @@ def _packed(checked: Checked) -> tuple:
 
 def _unpacked(packed: tuple) -> Checked:
     rows, lines, records, raws, refused = packed
-    return Checked(rows, list(zip(lines, map(Record._make, records), raws)), refused)
+    # tuple.__new__ called from C: Record._make is a Python call per row (the worker made
+    # each tuple from a Record, so the length is right).
+    return Checked(rows, list(zip(lines, map(_AS_RECORD, records), raws)), refused)
+
+
+_AS_RECORD = partial(tuple.__new__, Record)
 
 
 def _receive(pipe, proc) -> tuple:

@@ -427,16 +427,47 @@ def wait_for(condition, timeout: float = 10.0):
 
 def test_a_failure_while_writing_stops_the_validation_workers(db, tmp_path, monkeypatch):
     path = write(tmp_path / "l.csv", ["tel"] + [f"06{i:08d}" for i in range(1000)], "utf-8")
-    real = SuppressionStore.reasons_among
+    real = SuppressionStore.erased_for_import
     calls = []
 
-    def reasons_among(self, numbers):  # the first query of each chunk's transaction
+    def erased_for_import(self, numbers, known):  # in each chunk's transaction
         calls.append(1)
         if len(calls) == 2:
             raise OSError("disk full")
-        return real(self, numbers)
-    monkeypatch.setattr(SuppressionStore, "reasons_among", reasons_among)
+        return real(self, numbers, known)
+    monkeypatch.setattr(SuppressionStore, "erased_for_import", erased_for_import)
     with pytest.raises(OSError, match="disk full"):
         run(db, path, workers=2, batch_size=10)
     assert multiprocessing.active_children() == []
     assert len(contacts(db)) == 10
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_failure_between_contacts_and_provenance_leaves_whole_chunks_and_resumes(
+        db, tmp_path, monkeypatch, workers):
+    """A chunk's contacts and their provenance commit together: an error after the contacts
+    are written (here: the provenance insert) leaves the earlier chunks only, and the same
+    import run again finishes the file."""
+    from sc_asterisk.contacts import importer
+    path = write(tmp_path / "l.csv", ["tel"] + [f"06{i:08d}" for i in range(100)], "utf-8")
+    real, calls = importer.insert_rows, []
+
+    def insert_rows(s, table, names, rows):
+        calls.append(table.name)
+        if calls.count("contact_source") == 3:
+            raise OSError("disk full")
+        return real(s, table, names, rows)
+    monkeypatch.setattr(importer, "insert_rows", insert_rows)
+    with pytest.raises(OSError, match="disk full"):
+        run(db, path, workers=workers, batch_size=30)
+    with db.session() as s:
+        ids = s.scalars(select(Contact.id).order_by(Contact.id)).all()
+        sourced = s.scalars(select(ContactSource.contact_id).order_by(ContactSource.contact_id)
+                            ).all()
+    assert ids == sourced == list(range(1, 61))
+    monkeypatch.setattr(importer, "insert_rows", real)
+    again = run(db, path, workers=workers, batch_size=30)
+    assert again.reused_batch and again.created == 40
+    with db.session() as s:
+        assert s.scalars(select(Contact.id).order_by(Contact.id)).all() == list(range(1, 101))
+        assert s.scalar(select(func.count()).select_from(ContactSource)) == 100
