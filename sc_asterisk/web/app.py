@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from ..db import Database
 from . import errors, pages
-from .api import campaigns, cdr, session, telecom, users
+from .api import audio, campaigns, cdr, session, telecom, users
 from .auth import Principal, principal
 from .live import LiveCache
 
@@ -42,7 +42,7 @@ def create_app(db: Database, key: str, *, secure_cookies: bool = True,
     app.state.live = LiveCache(every=live_every)
     errors.install(app, html=pages.error_page)
     api = APIRouter(prefix=API)
-    for module in (session, campaigns, telecom, cdr, users):
+    for module in (session, campaigns, audio, telecom, cdr, users):
         api.include_router(module.router)
 
     @api.get("/openapi.json", include_in_schema=False)

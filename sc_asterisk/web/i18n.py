@@ -22,6 +22,18 @@ LABELS: dict[str, dict[str, str]] = {
         "audio": "Audio", "cps": "calls/s at most", "channels": "channels at most",
         "draft": "draft", "running": "running", "paused": "paused", "completed": "completed",
         "cancelled": "cancelled",
+        "new_campaign": "New campaign", "upload_audio": "Upload audio", "audio_name": "Name",
+        "file": "File", "upload": "Upload", "uploaded": "uploaded", "settings": "Settings",
+        "name": "Name", "message": "Message", "notice": "Privacy notice",
+        "optout_intro": "Opt-out intro", "profile": "Compliance profile", "trunk": "Trunk",
+        "caller_id": "Caller ID", "windows": "Calling windows (one per line or ;)",
+        "create": "Create", "audience": "Audience", "filters": "Filters (KEY=VALUE, one a line)",
+        "would_be_queued": "contacts match", "queue": "Queue", "queued": "queued",
+        "report": "Report", "dialled": "dialled", "heard_min": "heard at least",
+        "heard_full": "heard the whole message", "retention": "Retention curve",
+        "cdr_export": "CDR export",
+        "listen_definition": "Listen rate: answered calls whose callee listened N s or more "
+                             "of the message, over answered calls.",
     },
     "fr": {
         "title": "Diffusion vocale", "login": "Se connecter", "logout": "Se déconnecter",
@@ -40,6 +52,19 @@ LABELS: dict[str, dict[str, str]] = {
         "audio": "Son", "cps": "appels/s au plus", "channels": "canaux au plus",
         "draft": "brouillon", "running": "en cours", "paused": "suspendue",
         "completed": "terminée", "cancelled": "annulée",
+        "new_campaign": "Nouvelle campagne", "upload_audio": "Envoyer un son",
+        "audio_name": "Nom", "file": "Fichier", "upload": "Envoyer", "uploaded": "envoyé",
+        "settings": "Paramètres", "name": "Nom", "message": "Message",
+        "notice": "Mentions d'information", "optout_intro": "Annonce d'opposition",
+        "profile": "Profil de conformité", "trunk": "Trunk", "caller_id": "Numéro présenté",
+        "windows": "Plages d'appel (une par ligne ou ;)", "create": "Créer",
+        "audience": "Audience", "filters": "Filtres (CLÉ=VALEUR, un par ligne)",
+        "would_be_queued": "contacts correspondent", "queue": "Mettre en file",
+        "queued": "en file", "report": "Rapport", "dialled": "composés",
+        "heard_min": "écouté au moins", "heard_full": "message écouté en entier",
+        "retention": "Courbe de rétention", "cdr_export": "Export des CDR",
+        "listen_definition": "Taux d'écoute : appels décrochés dont l'appelé a écouté au moins "
+                             "N s du message, sur les appels décrochés.",
     },
 }
 

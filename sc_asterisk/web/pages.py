@@ -12,7 +12,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from ..dialer.campaigns import campaign_page, get_campaign
+from ..audio import list_assets
+from ..dialer.campaigns import PROFILES, campaign_page, get_campaign
+from ..reports import campaign_figures
+from ..telecom.trunks import list_trunks
 from ..users.roles import Permission, allowed
 from .auth import (Principal, check_same_origin, principal, set_session_cookie,
                    start_session)
@@ -85,6 +88,7 @@ def campaigns_page(request: Request, page: int = Query(1, ge=1)) -> HTMLResponse
         names = [c.name for c in rows]
     figures = [live.get(db, name) for name in names]
     return render(request, "campaigns.html", who=who, campaigns=figures, page=page,
+                  may_edit=allowed(who.role, Permission.CAMPAIGN_EDIT),
                   pages=max(1, -(-total // PAGE_SIZE)))
 
 
@@ -98,4 +102,27 @@ def campaign_page_(name: str, request: Request) -> HTMLResponse:
         settings = {"cps": c.cps, "max_channels": c.max_channels}
     return render(request, "campaign.html", who=who, figures=request.app.state.live.get(db, name),
                   script=script, settings=settings,
-                  may_control=allowed(who.role, Permission.CAMPAIGN_CONTROL))
+                  may_control=allowed(who.role, Permission.CAMPAIGN_CONTROL),
+                  may_edit=allowed(who.role, Permission.CAMPAIGN_EDIT),
+                  may_report=allowed(who.role, Permission.REPORT_READ))
+
+
+@router.get("/new")
+def new_campaign_page(request: Request) -> HTMLResponse:
+    """The create-campaign form: audio upload, the script, pacing; the audience is queued on
+    the campaign's page (with its live count)."""
+    who = viewer(request, Permission.CAMPAIGN_EDIT)
+    with request.app.state.db.session() as s:
+        audio = [(a.name, a.duration_ms) for a in list_assets(s)]
+        trunk_names = [t.name for t in list_trunks(s)]
+    return render(request, "new.html", who=who, audio=audio, trunks=trunk_names,
+                  profiles=PROFILES)
+
+
+@router.get("/campaigns/{name}/report")
+def report_page(name: str, request: Request) -> HTMLResponse:
+    """The campaign's report: figures, the retention curve, the CDR export's download links."""
+    who = viewer(request, Permission.REPORT_READ)
+    figures = campaign_figures(request.app.state.db, request.app.state.key, name)
+    return render(request, "report.html", who=who, name=name, figures=figures,
+                  may_export=allowed(who.role, Permission.CDR_EXPORT))

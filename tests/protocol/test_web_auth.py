@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from conftest import PASSWORD
-from sc_asterisk.db import Campaign
+from sc_asterisk.db import AudioAsset, Campaign
 from sc_asterisk.db.models_privacy import AuditEntry
 from sc_asterisk.db.models_web import ApiToken, WebSession, WebUser
 from sc_asterisk.users.roles import ROLES
@@ -38,6 +38,9 @@ MATRIX = [
     ("POST", "/api/v1/campaigns/muni/pause", OPERATORS),
     ("POST", "/api/v1/campaigns/muni/resume", OPERATORS),
     ("POST", "/api/v1/campaigns/muni/cancel", OPERATORS),
+    ("GET", "/api/v1/audio", CAMPAIGN_READERS),
+    ("PUT", "/api/v1/audio/jingle", OPERATORS),
+    ("GET", "/api/v1/audio/msg.wav", CAMPAIGN_READERS),
     ("GET", "/api/v1/nodes", ENGINEERS),
     ("GET", "/api/v1/nodes/paris-1", ENGINEERS),
     ("GET", "/api/v1/trunks", ENGINEERS),
@@ -58,8 +61,8 @@ ANONYMOUS = {("POST", "/api/v1/session")}
 
 def _template(path: str) -> str:
     parts = path.split("?")[0].split("/")
-    names = {"muni", "done", "paris-1", "acme"}
-    named = {"analyst": "{username}", "0123456789abcdef": "{token_id}"}
+    names = {"muni", "done", "paris-1", "acme", "jingle"}
+    named = {"analyst": "{username}", "0123456789abcdef": "{token_id}", "msg.wav": "{name}.wav"}
     return "/".join("{name}" if p in names else named.get(p, p) for p in parts)
 
 
@@ -68,7 +71,8 @@ def _snapshot(env):
         return (s.scalar(select(func.count()).select_from(AuditEntry)),
                 sorted(s.execute(select(Campaign.name, Campaign.status)).all()),
                 sorted(s.scalars(select(WebUser.username))),
-                s.scalar(select(func.count()).select_from(ApiToken)))
+                s.scalar(select(func.count()).select_from(ApiToken)),
+                sorted(s.scalars(select(AudioAsset.name))))
 
 
 def test_the_matrix_covers_every_route_of_the_api(shared_web):

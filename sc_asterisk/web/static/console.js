@@ -5,13 +5,20 @@
   var meta = document.querySelector('meta[name="csrf-token"]');
   var csrf = meta ? meta.content : "";
 
-  function call(method, url) {
-    return fetch(url, {method: method, credentials: "same-origin",
-                       headers: {"X-CSRF-Token": csrf}})
+  function call(method, url, body, type) {
+    var headers = {"X-CSRF-Token": csrf};
+    if (body !== undefined) { headers["Content-Type"] = type || "application/json"; }
+    if (body !== undefined && !type) { body = JSON.stringify(body); }
+    return fetch(url, {method: method, credentials: "same-origin", headers: headers, body: body})
       .then(function (r) {
         if (r.ok || r.status === 204) { return r; }
-        return r.json().then(function (body) { throw new Error(body.error || r.status); });
+        return r.json().then(function (b) { throw new Error(b.error || r.status); });
       });
+  }
+
+  function lines(text) {
+    return text.split(/[\n;]/).map(function (l) { return l.trim(); })
+      .filter(function (l) { return l; });
   }
 
   function rows(tbody, mapping) {
@@ -56,6 +63,80 @@
       out.textContent = "";
       call("POST", "/api/v1/campaigns/" + encodeURIComponent(name) + "/" +
            button.getAttribute("data-action"))
+        .catch(function (err) { out.textContent = err.message; });
+    });
+  });
+
+  // The create-campaign page: upload a prompt (the file is the request body), then create.
+  document.querySelectorAll("[data-upload]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var out = form.querySelector("[data-upload-error]");
+      var file = form.elements.file.files[0], name = form.elements.name.value;
+      out.textContent = "";
+      call("PUT", "/api/v1/audio/" + encodeURIComponent(name) + "?filename=" +
+           encodeURIComponent(file.name), file, "application/octet-stream")
+        .then(function (r) { return r.json(); })
+        .then(function (audio) {
+          document.querySelectorAll("select[data-audio]").forEach(function (select) {
+            var option = document.createElement("option");
+            option.value = audio.name;
+            option.textContent = audio.name + " (" + (audio.duration_ms / 1000).toFixed(1) + " s)";
+            select.appendChild(option);
+          });
+          form.reset();
+        })
+        .catch(function (err) { out.textContent = err.message; });
+    });
+  });
+
+  document.querySelectorAll("[data-create]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var f = form.elements, out = form.querySelector("[data-create-error]");
+      var body = {name: f.name.value, message: f.message.value, notice: f.notice.value,
+                  optout_intro: f.optout_intro.value || null,
+                  compliance_profile: f.compliance_profile.value, trunk: f.trunk.value,
+                  caller_id: f.caller_id.value || null, cps: Number(f.cps.value),
+                  max_channels: Number(f.max_channels.value), windows: lines(f.windows.value)};
+      out.textContent = "";
+      call("POST", "/api/v1/campaigns", body)
+        .then(function () { window.location = "/campaigns/" + encodeURIComponent(body.name); })
+        .catch(function (err) { out.textContent = err.message; });
+    });
+  });
+
+  // The campaign page's audience: a dry-run count as the filters are typed, then queue.
+  document.querySelectorAll("[data-queue]").forEach(function (form) {
+    var url = "/api/v1/campaigns/" + encodeURIComponent(form.getAttribute("data-queue")) +
+              "/queue";
+    var count = form.querySelector("[data-audience-count]");
+    var out = form.querySelector("[data-queue-error]");
+    var timer = null, asked = 0;
+    function dryRun() {
+      var mine = ++asked;
+      call("POST", url, {where: lines(form.elements.where.value), dry_run: true})
+        .then(function (r) { return r.json(); })
+        .then(function (result) {
+          if (mine !== asked) { return; }
+          out.textContent = ""; count.textContent = result.queued;
+        })
+        .catch(function (err) {
+          if (mine !== asked) { return; }
+          count.textContent = "?"; out.textContent = err.message;
+        });
+    }
+    form.elements.where.addEventListener("input", function () {
+      clearTimeout(timer); timer = setTimeout(dryRun, 300);
+    });
+    dryRun();
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      call("POST", url, {where: lines(form.elements.where.value)})
+        .then(function (r) { return r.json(); })
+        .then(function (result) {
+          form.querySelector("[data-queued]").textContent = result.queued;
+        })
         .catch(function (err) { out.textContent = err.message; });
     });
   });
