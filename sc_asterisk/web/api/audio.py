@@ -14,7 +14,7 @@ from ...audio import get_asset, import_audio, list_assets, validate_name
 from ...contacts.audit import record_audit
 from ...users.roles import Permission
 from ..auth import Principal, require
-from ..errors import fail
+from ..uploads import receive_file
 
 router = APIRouter(prefix="/audio", tags=["audio"])
 READ = Depends(require(Permission.CAMPAIGN_READ))
@@ -53,23 +53,10 @@ async def upload_audio(name: str, request: Request,
     """Store the request body as the prompt *name*, converted to 8 kHz mono (``audio import
     FILE --name NAME``); other content under a taken name needs ``replace=true``. Audited."""
     validate_name(name)                       # before reading the body
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
-        fail(413, f"audio upload over {MAX_UPLOAD_BYTES // 2**20} MB",
-             "convert it to a smaller format first (e.g. MP3 or 8 kHz WAV)")
     with tempfile.TemporaryDirectory(prefix="sc-audio-") as tmp:
         path = Path(tmp) / (Path(filename).name or "upload")
-        size = 0
-        with open(path, "wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > MAX_UPLOAD_BYTES:
-                    fail(413, f"audio upload over {MAX_UPLOAD_BYTES // 2**20} MB",
-                         "convert it to a smaller format first (e.g. MP3 or 8 kHz WAV)")
-                out.write(chunk)
-        if size == 0:
-            fail(400, "empty audio upload", "send the file as the request body "
-                 "(curl --data-binary @message.mp3)")
+        await receive_file(request, path, MAX_UPLOAD_BYTES,
+                           "curl -X PUT --data-binary @message.mp3")
 
         def store():
             with request.app.state.db.session() as s:
