@@ -42,6 +42,7 @@ def create_app(db: Database, key: str, *, secure_cookies: bool = True,
     app.state.secure_cookies = secure_cookies
     app.state.live = LiveCache(every=live_every)
     app.state.imports = ImportJobs()
+    app.state.node_states = {}          # name -> (monotonic time, state): api/telecom.py
     errors.install(app, html=pages.error_page)
     api = APIRouter(prefix=API)
     for module in (session, campaigns, audio, contacts, telecom, cdr, users):

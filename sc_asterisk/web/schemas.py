@@ -181,3 +181,13 @@ class ImportJobOut(BaseModel):
     error: str | None = None
     summary: dict | None = None
     rejects: bool = Field(description="a rejects file is ready at .../rejects.csv")
+
+
+class TrunkTestIn(BaseModel):
+    """``trunk test``'s options; without ``number`` no call is placed."""
+
+    node: str | None = Field(None, description="default: the first enabled node carrying it")
+    number: str | None = Field(None, max_length=40)
+    prompt: str | None = Field(None, description="an imported audio (default: a 2 s tone)")
+    caller_id: str | None = Field(None, max_length=40)
+    ring_timeout_s: int = Field(30, ge=5, le=120)
