@@ -15,6 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from ..audio import list_assets
 from ..dialer.campaigns import PROFILES, campaign_page, get_campaign
 from ..reports import campaign_figures
+from ..contacts.mapping import LEGAL_BASES
+from ..telecom.nodes import list_nodes
 from ..telecom.trunks import list_trunks
 from ..users.roles import Permission, allowed
 from .auth import (Principal, check_same_origin, principal, set_session_cookie,
@@ -45,10 +47,18 @@ def viewer(request: Request, permission: Permission) -> Principal:
     return who
 
 
+# The console's sections, each shown to the roles that may use it.
+NAV = (("/", "campaigns", Permission.CAMPAIGN_READ), ("/contacts", "contacts", Permission.CONTACT_EDIT),
+       ("/telecom", "telecom", Permission.TELECOM_READ), ("/cdr", "cdr_export", Permission.CDR_EXPORT))
+
+
 def render(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
     lang = language(request)
+    who = context.get("who")
+    nav = [(href, key) for href, key, need in NAV if who and allowed(who.role, need)]
     response = templates.TemplateResponse(request, template, {"t": labels(lang), "lang": lang,
-                                                              "who": None, **context},
+                                                              "who": None, "nav": nav,
+                                                              **context},
                                           status_code=status)
     if request.query_params.get("lang") == lang:
         response.set_cookie("sc_lang", lang, max_age=365 * 86400, path="/", samesite="lax")
@@ -126,3 +136,32 @@ def report_page(name: str, request: Request) -> HTMLResponse:
     figures = campaign_figures(request.app.state.db, request.app.state.key, name)
     return render(request, "report.html", who=who, name=name, figures=figures,
                   may_export=allowed(who.role, Permission.CDR_EXPORT))
+
+
+@router.get("/contacts")
+def contacts_page(request: Request) -> HTMLResponse:
+    """Contacts: import a file with a progress bar and the refused rows."""
+    who = viewer(request, Permission.CONTACT_EDIT)
+    return render(request, "contacts.html", who=who, legal_bases=list(LEGAL_BASES))
+
+
+@router.get("/telecom")
+def telecom_page(request: Request) -> HTMLResponse:
+    """Nodes and trunks with their live state (asked of each node by the page's script)."""
+    who = viewer(request, Permission.TELECOM_READ)
+    with request.app.state.db.session() as s:
+        node_rows = [(n.name, n.ami_host, n.ami_port, n.max_channels, n.enabled,
+                      [t.name for t in n.trunks]) for n in list_nodes(s)]
+        trunk_rows = [(t.name, t.host, t.port, t.transport, t.register,
+                       [n.name for n in t.nodes]) for t in list_trunks(s)]
+    return render(request, "telecom.html", who=who, nodes=node_rows, trunks=trunk_rows)
+
+
+@router.get("/cdr")
+def cdr_page(request: Request) -> HTMLResponse:
+    """The CDR export: choose campaigns, period and format, download."""
+    who = viewer(request, Permission.CDR_EXPORT)
+    with request.app.state.db.session() as s:
+        names = [c.name for c in campaign_page(s, 500, 0)[0]]
+    return render(request, "cdr.html", who=who, campaigns=names,
+                  may_clear=allowed(who.role, Permission.CDR_EXPORT_CLEAR))

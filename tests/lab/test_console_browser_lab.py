@@ -1,6 +1,7 @@
 """The console in a real headless Chromium (Debian's ``chromium`` and ``chromium-driver``,
 driven by selenium) against ``sc-asterisk web`` and ``sc-asterisk serve`` on the lab, SIPp
-callees answering: log in, upload the prompts, create a campaign, count and queue its audience,
+callees answering: log in, import contacts (progress bar, refused row), see the lab node's
+live state, upload the prompts, create a campaign, count and queue its audience,
 start it, watch the live counters move, pause, resume, read the final report and retention
 curve, download the CDR export and compare it with the database and with SIPp.
 
@@ -31,9 +32,8 @@ from harness import STARTED, serve_process
 from sc_asterisk.db import CallAttempt, CallRecord, Contact
 from sc_asterisk.dialer.campaigns import get_campaign
 from sc_asterisk.lab.sipp import CalleePlan, Simulator
+from sc_asterisk.telecom.nodes import NodeSpec, add_node
 from sc_asterisk.users.accounts import add_user
-
-pytestmark = pytest.mark.usefixtures("home")
 
 ARTIFACTS = Path(os.environ.get("SC_ASTERISK_ARTIFACTS",
                                 Path(__file__).resolve().parents[2] / "artifacts")) / "browser"
@@ -121,19 +121,27 @@ def db_figures(db, name: str) -> dict[str, int]:
             "ids": {str(r.id): r.outcome for r in rows}}
 
 
-def test_console_runs_a_campaign_in_chromium(lab, db, prompts, tmp_path):
+def test_console_runs_a_campaign_in_chromium(lab, db, prompts, tmp_path, home):
     started = time.monotonic()
     if ARTIFACTS.exists():
         shutil.rmtree(ARTIFACTS)
     ARTIFACTS.mkdir(parents=True)
     nums = numbers(83, 12)
+    lab_ami = lab.node_info()
     with db.session() as s:
         add_user(s, "ada", PASSWORD, "admin")
-        for n in nums:
-            s.add(Contact(e164=n, time_zone="Europe/Paris", list_name="web",
-                          legal_basis="consent"))
         s.add(Contact(e164="+33199839999", time_zone="Europe/Paris", list_name="other",
                       legal_basis="consent"))
+        # the lab's Asterisk as a node of the table, disabled (serve --lab drives it): the
+        # nodes page asks it for its state
+        add_node(s, home / "secrets", NodeSpec(
+            "lab-node", ami_host="127.0.0.1", ami_port=lab_ami.ami_port,
+            ami_secret=lab_ami.ami_secret, agi_host="127.0.0.1",
+            sounds_dir=str(tmp_path / "sounds"), asterisk_sounds_dir="/tmp/sc-sounds",
+            config_dir=str(tmp_path), enabled=False))
+    contacts_file = tmp_path / "liste.csv"
+    contacts_file.write_text("phone,first_name\n" + "".join(f"{n},P{i}\n" for i, n in
+                                                             enumerate(nums)) + "12,Short\n")
     plan = CalleePlan()
     for i, n in enumerate(nums):
         plan.add(n, "answer", ring_ms=200, hold_ms=SHORT_MS if i % 2 else 20000)
@@ -157,6 +165,32 @@ def test_console_runs_a_campaign_in_chromium(lab, db, prompts, tmp_path):
             ui.find('form.login button[type="submit"]').click()
             ui.until(lambda: driver.current_url.rstrip("/") == ui.base)
             ui.shot("2-campaigns-empty")
+
+            # import the contacts: a progress bar, then the summary and the refused row
+            ui.find('[data-nav="contacts"]').click()
+            form = ui.find("[data-import]")
+            form.find_element(By.NAME, "file").send_keys(str(contacts_file))
+            form.find_element(By.NAME, "list").send_keys("web")
+            Select(form.find_element(By.NAME, "legal_basis")).select_by_value("consent")
+            form.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+            ui.until(lambda: ui.text("[data-import-state]") == "complete")
+            assert driver.execute_script(
+                "var p = document.querySelector('[data-import-progress]');"
+                "return p.value === p.max && p.max > 1;")
+            assert ui.text('[data-import-count="created"]') == "12"
+            assert ui.text('[data-import-count="rejected"]') == "1"
+            ui.until(lambda: len(driver.find_elements(By.CSS_SELECTOR,
+                                                      "[data-rejects-rows] tr")) == 1)
+            rejected = ui.find("[data-rejects-rows] tr").text
+            assert rejected.startswith("14 ") and "Short" in rejected
+            ui.shot("3-contacts-import")
+
+            # the nodes page: the lab's node asked now
+            ui.find('[data-nav="telecom"]').click()
+            ui.until(lambda: ui.text('[data-node-state="lab-node"] [data-state="ami"]') == "up")
+            assert ui.text('[data-node-state="lab-node"] [data-state="channels"]').isdigit()
+            ui.shot("4-nodes")
+            ui.find('[data-nav="campaigns"]').click()
             ui.find("[data-new]").click()
 
             # upload the two prompts, then create the campaign with them
@@ -179,7 +213,7 @@ def test_console_runs_a_campaign_in_chromium(lab, db, prompts, tmp_path):
                 form.find_element(By.NAME, field).clear()
                 form.find_element(By.NAME, field).send_keys(value)
             form.find_element(By.NAME, "windows").send_keys("always")
-            ui.shot("3-new-campaign")
+            ui.shot("5-new-campaign")
             form.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
             ui.until(lambda: driver.current_url.endswith("/campaigns/webrun"))
 
@@ -201,7 +235,7 @@ def test_console_runs_a_campaign_in_chromium(lab, db, prompts, tmp_path):
                 samples.append(figures)
                 return condition(figures)
             ui.until(lambda: sample(lambda f: f["done"] >= 1 and f["in_flight"] >= 1), 30)
-            ui.shot("4-campaign-running")
+            ui.shot("6-campaign-running")
             ui.find('[data-action="pause"]').click()
             ui.until(lambda: get_campaign_status(db) == "paused")
             ui.until(lambda: ui.text('[data-field="status"]') in ("paused", "suspendue"))
@@ -212,7 +246,7 @@ def test_console_runs_a_campaign_in_chromium(lab, db, prompts, tmp_path):
             ui.find('[data-action="resume"]').click()
             ui.until(lambda: sample(lambda f: f["done"] == 12), 60)
             ui.until(lambda: ui.text('[data-field="status"]') in ("completed", "terminée"), 30)
-            ui.shot("5-campaign-completed")
+            ui.shot("7-campaign-completed")
             dones = [f["done"] for f in samples]
             assert dones == sorted(dones) and len(set(dones)) >= 4, dones
             assert max(f["in_flight"] for f in samples) <= 4
@@ -233,7 +267,7 @@ def test_console_runs_a_campaign_in_chromium(lab, db, prompts, tmp_path):
             assert int(ui.text('[data-figure="dialled"]')) == 12
             heard_full = int(ui.text('[data-figure="heard_full_message"]'))
             assert heard_full == 6                  # the callees who held on past the message
-            ui.shot("6-report")
+            ui.shot("8-report")
             ui.find('[data-cdr="csv"]').click()
             target = downloads / "cdr.csv"
             ui.until(lambda: target.exists() and not list(downloads.glob("*.crdownload")))
@@ -243,6 +277,9 @@ def test_console_runs_a_campaign_in_chromium(lab, db, prompts, tmp_path):
             assert all(r["campaign"] == "webrun" for r in rows)
             assert "number" not in rows[0] and "number_pseudonym" in rows[0]
             assert not any(n.lstrip("+") in target.read_text() for n in nums)
+    except BaseException:
+        ui.shot("failed")                        # what the browser showed when it failed
+        raise
     finally:
         driver.quit()
     print(f"browser test: {time.monotonic() - started:.1f} s; samples of done: "

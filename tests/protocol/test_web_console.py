@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from conftest import PASSWORD
 from sc_asterisk.db.models_web import WebSession
 
-PAGES = ["/", "/campaigns/muni", "/campaigns/nope", "/new", "/campaigns/done/report"]
+PAGES = ["/", "/campaigns/muni", "/campaigns/nope", "/new", "/campaigns/done/report",
+         "/contacts", "/telecom", "/cdr"]
 
 
 def logged_in(env, role: str):
@@ -133,7 +134,10 @@ def test_a_live_stream_ends_when_its_token_is_revoked(web, monkeypatch):
 
 
 @pytest.mark.parametrize("path,allowed", [("/new", {"operator", "admin"}),
-                                          ("/campaigns/done/report", {"analyst", "admin"})])
+                                          ("/campaigns/done/report", {"analyst", "admin"}),
+                                          ("/contacts", {"operator", "admin"}),
+                                          ("/telecom", {"engineer", "admin"}),
+                                          ("/cdr", {"analyst", "admin"})])
 def test_the_form_and_the_report_pages_follow_the_roles(shared_web, path, allowed):
     for role in ("operator", "analyst", "engineer", "admin"):
         response = logged_in(shared_web, role).get(path)
@@ -163,3 +167,26 @@ def test_the_report_page_shows_the_figures_the_retention_curve_and_the_downloads
     assert '/api/v1/campaigns/done/retention.png' in page
     for fmt in ("csv", "jsonl", "parquet"):
         assert f"/api/v1/cdr?campaign=done&amp;format={fmt}" in page
+
+
+def test_each_role_sees_the_sections_it_may_use(shared_web):
+    expected = {"operator": {"campaigns", "contacts"}, "analyst": {"campaigns", "cdr_export"},
+                "engineer": {"telecom"},
+                "admin": {"campaigns", "contacts", "telecom", "cdr_export"}}
+    home = {"operator": "/", "analyst": "/", "engineer": "/telecom", "admin": "/"}
+    for role, sections in expected.items():
+        page = logged_in(shared_web, role).get(home[role]).text
+        shown = {key for key in ("campaigns", "contacts", "telecom", "cdr_export")
+                 if f'data-nav="{key}"' in page}
+        assert shown == sections, role
+
+
+def test_the_cdr_form_downloads_with_its_empty_fields(shared_web):
+    client = logged_in(shared_web, "analyst")
+    page = client.get("/cdr?lang=fr").text
+    assert 'action="/api/v1/cdr"' in page and "Télécharger" in page
+    assert 'name="clear"' not in page
+    assert 'name="clear"' in logged_in(shared_web, "admin").get("/cdr").text
+    response = client.get("/api/v1/cdr?campaign=done&since=&until=&format=csv")
+    assert response.status_code == 200
+    assert response.text.count("\n") == 41                  # header + the 40 calls of "done"
