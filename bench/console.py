@@ -2,8 +2,8 @@
 
 Two lab campaigns of the same size at 20 CPS, one after the other on one controller, callees
 hanging up at random times across the script. The first runs with nobody watching; during the
-second, ``sc-asterisk web``'s app runs in a process of its own on the same database with
-VIEWERS clients, each streaming the campaign's live figures (the server-sent events the
+second, ``sc-asterisk web``'s app runs in a process of its own on the same database, and
+VIEWERS clients (``bench/viewers.py``, a third process), each streaming the campaign's live figures (the server-sent events the
 campaign page listens to, every second) and reloading the campaign page every two seconds.
 Both campaigns are measured as ``pacing`` and ``listen`` measure theirs: the rate SIPp saw
 against the target, and the listened-ms error against SIPp's holds. Figures: the watched
@@ -12,11 +12,11 @@ campaign's, with the quiet one as baseline (the ratio is watched / quiet).
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
@@ -64,11 +64,16 @@ def run(ctx: Run) -> list[Figure]:
         port = _free_port()
         server = subprocess.Popen([sys.executable, "-c", SERVER, db.url, str(port), KEY],
                                   stdin=subprocess.DEVNULL)
-        viewers = Viewers(f"http://127.0.0.1:{port}", token, "watched")
+        base = f"http://127.0.0.1:{port}"
+        viewers = ViewersProcess(base, token, "watched")
         try:
-            viewers.wait_listening(server)
+            wait_listening(base, server)
 
-            def between(index: int, _run) -> None:
+            print("   console: web process listening", flush=True)
+
+            def between(index: int, run_) -> None:
+                print(f"   console: campaign {index + 1} of 2 done in {run_.wall_s:.1f} s",
+                      flush=True)
                 if index == 0:          # the quiet campaign is over: the console opens
                     viewers.start()
             with lab.simulator(plan, "console") as sim:
@@ -86,8 +91,9 @@ def run(ctx: Run) -> list[Figure]:
     quiet, watched = measured["quiet"], measured["watched"]
     ctx.details["console"] = {
         "calls_per_campaign": calls, "cps": CPS, "viewers": VIEWERS,
-        "events_received": viewers.events, "pages_loaded": viewers.pages,
-        "viewer_errors": viewers.errors[:5], "web_cpu_s": r(web_cpu, 2),
+        "events_received": viewers.counts.get("events"),
+        "pages_loaded": viewers.counts.get("pages"),
+        "viewer_errors": viewers.counts.get("errors", [])[:5], "web_cpu_s": r(web_cpu, 2),
         "quiet": quiet, "watched": watched,
         "wall_s": {"quiet": r(runs[0].wall_s, 2), "watched": r(runs[1].wall_s, 2)},
         "controller_cpu_s": {"quiet": r(runs[0].controller_cpu_s, 2),
@@ -96,9 +102,10 @@ def run(ctx: Run) -> list[Figure]:
     return [
         Figure("console", f"rate at {CPS} CPS, console open ({VIEWERS} viewers)",
                watched["rate"], "calls/s", quiet["rate"], "same campaign, nobody watching",
-               goal="within ±2 % of the target", met=rate_ok and viewers.events > 0,
+               goal="within ±2 % of the target", met=rate_ok and (viewers.counts.get("events") or 0) > 0,
                note=f"{watched['rate_error'] * 100:+.2f} % vs {quiet['rate_error'] * 100:+.2f} %"
-                    f" of the target; {viewers.events} live events, {viewers.pages} pages"),
+                    f" of the target; {viewers.counts.get('events')} live events, "
+                    f"{viewers.counts.get('pages')} pages"),
         Figure("console", "listen-time error, median |err|, console open",
                watched["listen_ms"].get("median_abs"), "ms",
                quiet["listen_ms"].get("median_abs"), "nobody watching", goal="<= 20 ms",
@@ -128,66 +135,39 @@ def _measure(db, name: str, nums: list[str], truth: dict) -> dict:
             "not_measured": missing}
 
 
-class Viewers:
-    """Console clients in threads: each streams the live figures and reloads the page."""
+def wait_listening(base: str, server: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(base + "/login", timeout=2)
+            return
+        except httpx.TransportError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the bench's web process never listened") from None
+            time.sleep(0.1)
+
+
+class ViewersProcess:
+    """The viewers (``bench/viewers.py``) in a process of their own: neither their CPU nor
+    their GIL is the controller's."""
 
     def __init__(self, base: str, token: str, campaign: str):
-        self.base, self.campaign = base, campaign
-        self.headers = {"Authorization": f"Bearer {token}"}
-        self.events = self.pages = 0
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-
-    def wait_listening(self, server: subprocess.Popen, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                httpx.get(self.base + "/login", timeout=2)
-                return
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the bench's web process never listened") from None
-                time.sleep(0.1)
+        self.args = [sys.executable, "-m", "bench.viewers", base, campaign, str(VIEWERS)]
+        self.token = token
+        self.proc: subprocess.Popen | None = None
+        self.counts: dict = {}
 
     def start(self) -> None:
-        for _ in range(VIEWERS):
-            for target in (self._stream, self._reload):
-                thread = threading.Thread(target=target, daemon=True)
-                thread.start()
-                self._threads.append(thread)
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        self.proc.stdin.write(self.token + "\n")     # not on the command line
+        self.proc.stdin.flush()
 
     def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
-
-    def _count(self, what: str) -> None:
-        with self._lock:
-            setattr(self, what, getattr(self, what) + 1)
-
-    def _stream(self) -> None:
-        url = f"{self.base}/api/v1/campaigns/{self.campaign}/events?every=1"
-        while not self._stop.is_set():
-            try:
-                with httpx.stream("GET", url, headers=self.headers, timeout=10) as response:
-                    for line in response.iter_lines():
-                        if line.startswith("event: status"):
-                            self._count("events")
-                        if self._stop.is_set():
-                            return
-            except httpx.HTTPError as exc:
-                self.errors.append(f"stream: {type(exc).__name__}")
-
-    def _reload(self) -> None:
-        with httpx.Client(headers=self.headers, timeout=10) as client:
-            while not self._stop.wait(2.0):
-                try:
-                    if client.get(f"{self.base}/campaigns/{self.campaign}").status_code == 200:
-                        self._count("pages")
-                except httpx.HTTPError as exc:
-                    self.errors.append(f"page: {type(exc).__name__}")
+        if self.proc is None:
+            return
+        out = self.proc.communicate(timeout=30)[0]    # closes its input: the viewers stop
+        self.counts = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
 
 
 def _free_port() -> int:
