@@ -83,9 +83,11 @@ def run(ctx: Run) -> list[Figure]:
                 web_cpu = proc_cpu_s(server.pid) - web0
                 truth = truth_by_number(sim.truth())
         finally:
-            viewers.stop()
-            server.terminate()
-            server.wait(timeout=20)
+            try:
+                viewers.stop()
+            finally:
+                server.terminate()
+                server.wait(timeout=20)
         measured = {name: _measure(db, name, nums, truth) for name, nums in blocks.items()}
 
     quiet, watched = measured["quiet"], measured["watched"]
