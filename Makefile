@@ -2,7 +2,7 @@
 VENV   ?= .venv
 PYTHON ?= python3
 BIN     = $(VENV)/bin
-APT_PACKAGES = debootstrap sip-tester ffmpeg espeak-ng sox sqlite3 postgresql procps
+APT_PACKAGES = debootstrap sip-tester ffmpeg espeak-ng sox sqlite3 postgresql procps chromium chromium-driver
 PYTEST_ARGS ?=
 # The deployment test's: rootful podman (runc, cgroupfs), Debian 12's podman-compose, name
 # resolution between containers on a CNI network (dnsname), secrets made with openssl.

@@ -17,7 +17,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import codec, concurrency, contacts, export, listen, pacing, scale
+from . import codec, concurrency, console, contacts, export, listen, pacing, scale
 from .common import Figure, Run
 from .machine import machine_info
 
@@ -26,6 +26,7 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 BENCHMARKS = {
     "listen": listen.run,
     "pacing": pacing.run,
+    "console": console.run,
     "codec": codec.run,
     "concurrency": concurrency.run,
     "contacts": contacts.run,

@@ -10,6 +10,7 @@ from ..asterisk_conf.trunks import split_host_port
 from ..errors import ScError
 from ..telecom import nodes as lib
 from ..telecom.check import check_node
+from ..telecom.state import plan_node_check
 from ..telecom.secret_files import read_secret_source
 from .common import Context, cli, pass_context
 from .listing import Listing, attach
@@ -160,16 +161,14 @@ def check(ctx: Context, name: str, agi_bind: str, no_agi: bool, timeout: float) 
     """
     from ..agi.auth import derive_token
     with ctx.db().session() as s:
-        row = lib.get_node(s, name)
-        info = lib.node_info(row)
-        public, answers = row.public_address, lib.callback_numbers(row)
-        extra = ("res_srtp",) if any(t.srtp for t in lib.carried_trunks(row)) else ()
+        plan = plan_node_check(s, name)
     try:
-        report = asyncio.run(check_node(info, agi_bind=agi_bind, timeout=timeout,
+        report = asyncio.run(check_node(plan.info, agi_bind=agi_bind, timeout=timeout,
                                         check_agi=not no_agi,
                                         agi_token=derive_token(ctx.key()),
-                                        public_address=public, callback_numbers=answers,
-                                        extra_modules=extra))
+                                        public_address=plan.public_address,
+                                        callback_numbers=plan.callback_numbers,
+                                        extra_modules=plan.extra_modules))
     except ScError as exc:
         click.echo(f"node {name}: FAILED: {exc.one_line()}", err=True)
         raise click.exceptions.Exit(1)

@@ -76,6 +76,8 @@ class ImportOptions:
     # When the file's addresses were last confirmed, for rows with neither an address date
     # column nor a consent date (their address age is unknown otherwise).
     address_date: date | None = None
+    # Who imports (the batch's ``imported_by``); None: the operating-system user.
+    actor: str | None = None
 
 
 @dataclass
@@ -184,7 +186,7 @@ def _batch_for(db: Database, table: TableFile, columns: ColumnMap,
                             file_sha256=table.sha256, file_format=table.file_format,
                             encoding=table.encoding, list_name=options.list_name, source=source,
                             legal_basis=options.legal_basis, region=options.region,
-                            mapping=mapping, imported_by=os_user())
+                            mapping=mapping, imported_by=options.actor or os_user())
         s.add(batch)
     return batch, False
 

@@ -22,6 +22,8 @@ class Permission(StrEnum):
     REPORT_READ = "report:read"              # figures as JSON
     CDR_EXPORT = "cdr:export"                # pseudonymised exports
     CDR_EXPORT_CLEAR = "cdr:export-clear"    # exports with clear numbers
+    CONTACT_EDIT = "contact:edit"            # import, show, suppression
+    SUBJECT_RIGHTS = "subject:rights"        # a person's export (clear data) and erasure
     TELECOM_READ = "telecom:read"            # nodes and trunks
     USER_ADMIN = "user:admin"                # users and their tokens
 
@@ -34,6 +36,8 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = {
     P.REPORT_READ: frozenset({R.ANALYST, R.ADMIN}),
     P.CDR_EXPORT: frozenset({R.ANALYST, R.ADMIN}),
     P.CDR_EXPORT_CLEAR: frozenset({R.ADMIN}),
+    P.CONTACT_EDIT: frozenset({R.OPERATOR, R.ADMIN}),
+    P.SUBJECT_RIGHTS: frozenset({R.ADMIN}),
     P.TELECOM_READ: frozenset({R.ENGINEER, R.ADMIN}),
     P.USER_ADMIN: frozenset({R.ADMIN}),
 }

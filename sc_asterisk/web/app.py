@@ -17,8 +17,9 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from ..db import Database
 from . import errors, pages
-from .api import campaigns, cdr, session, telecom, users
+from .api import audio, campaigns, cdr, contacts, session, telecom, users
 from .auth import Principal, principal
+from .imports import ImportJobs
 from .live import LiveCache
 
 API = "/api/v1"
@@ -40,9 +41,11 @@ def create_app(db: Database, key: str, *, secure_cookies: bool = True,
     app.state.db, app.state.key = db, key
     app.state.secure_cookies = secure_cookies
     app.state.live = LiveCache(every=live_every)
+    app.state.imports = ImportJobs()
+    app.state.node_states = {}          # name -> (monotonic time, state): api/telecom.py
     errors.install(app, html=pages.error_page)
     api = APIRouter(prefix=API)
-    for module in (session, campaigns, telecom, cdr, users):
+    for module in (session, campaigns, audio, contacts, telecom, cdr, users):
         api.include_router(module.router)
 
     @api.get("/openapi.json", include_in_schema=False)

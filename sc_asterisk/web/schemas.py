@@ -149,3 +149,45 @@ class TokenOut(BaseModel):
 class NewToken(BaseModel):
     token_id: str
     token: str = Field(description="shown this once: only its digest is stored")
+
+
+class NumberIn(BaseModel):
+    """A phone number as typed (``06 12 34 56 78``, ``+33612345678``), in a body: numbers never
+    go in URLs, which the access log prints."""
+
+    number: str = Field(min_length=1, max_length=40)
+    region: str = Field("FR", pattern="^[A-Z]{2}$",
+                        description="country of a number written without +prefix")
+
+
+class SuppressIn(NumberIn):
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class SuppressionOut(BaseModel):
+    suppressed: bool
+    reason: str | None = None
+    since: datetime | None = None
+    source: str | None = None
+    already: bool | None = Field(None, description="(add) it was suppressed before")
+
+
+class ImportJobOut(BaseModel):
+    id: str
+    file_name: str
+    state: Literal["running", "complete", "failed"]
+    done: int = Field(description="bytes of the file read")
+    total: int
+    error: str | None = None
+    summary: dict | None = None
+    rejects: bool = Field(description="a rejects file is ready at .../rejects.csv")
+
+
+class TrunkTestIn(BaseModel):
+    """``trunk test``'s options; without ``number`` no call is placed."""
+
+    node: str | None = Field(None, description="default: the first enabled node carrying it")
+    number: str | None = Field(None, max_length=40)
+    prompt: str | None = Field(None, description="an imported audio (default: a 2 s tone)")
+    caller_id: str | None = Field(None, max_length=40)
+    ring_timeout_s: int = Field(30, ge=5, le=120)

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from conftest import PASSWORD
-from sc_asterisk.db import Campaign
-from sc_asterisk.db.models_privacy import AuditEntry
+from sc_asterisk.db import AudioAsset, Campaign, Contact
+from sc_asterisk.db.models_privacy import AuditEntry, SuppressionEntry
 from sc_asterisk.db.models_web import ApiToken, WebSession, WebUser
 from sc_asterisk.users.roles import ROLES
 from sc_asterisk.users.tokens import revoke_token
@@ -38,9 +38,25 @@ MATRIX = [
     ("POST", "/api/v1/campaigns/muni/pause", OPERATORS),
     ("POST", "/api/v1/campaigns/muni/resume", OPERATORS),
     ("POST", "/api/v1/campaigns/muni/cancel", OPERATORS),
+    ("GET", "/api/v1/audio", CAMPAIGN_READERS),
+    ("PUT", "/api/v1/audio/jingle", OPERATORS),
+    ("GET", "/api/v1/audio/msg.wav", CAMPAIGN_READERS),
+    ("POST", "/api/v1/contacts/imports", OPERATORS),
+    ("GET", "/api/v1/contacts/imports/feedc0de", OPERATORS),
+    ("GET", "/api/v1/contacts/imports/feedc0de/rejects.csv", OPERATORS),
+    ("POST", "/api/v1/contacts/lookup", OPERATORS),
+    ("POST", "/api/v1/contacts/export", {"admin"}),
+    ("POST", "/api/v1/contacts/erase", {"admin"}),
+    ("POST", "/api/v1/suppressions", OPERATORS),
+    ("POST", "/api/v1/suppressions/check", OPERATORS),
+    ("POST", "/api/v1/suppressions/import", OPERATORS),
     ("GET", "/api/v1/nodes", ENGINEERS),
     ("GET", "/api/v1/nodes/paris-1", ENGINEERS),
+    ("GET", "/api/v1/nodes/paris-1/state", ENGINEERS),
+    ("POST", "/api/v1/nodes/paris-1/check", ENGINEERS),
     ("GET", "/api/v1/trunks", ENGINEERS),
+    ("GET", "/api/v1/trunks/acme/state", ENGINEERS),
+    ("POST", "/api/v1/trunks/acme/test", ENGINEERS),
     ("GET", "/api/v1/trunks/acme", ENGINEERS),
     ("GET", "/api/v1/cdr", ANALYSTS),
     ("GET", "/api/v1/cdr?clear=true", {"admin"}),
@@ -58,8 +74,9 @@ ANONYMOUS = {("POST", "/api/v1/session")}
 
 def _template(path: str) -> str:
     parts = path.split("?")[0].split("/")
-    names = {"muni", "done", "paris-1", "acme"}
-    named = {"analyst": "{username}", "0123456789abcdef": "{token_id}"}
+    names = {"muni", "done", "paris-1", "acme", "jingle"}
+    named = {"analyst": "{username}", "0123456789abcdef": "{token_id}", "msg.wav": "{name}.wav",
+             "feedc0de": "{job_id}"}
     return "/".join("{name}" if p in names else named.get(p, p) for p in parts)
 
 
@@ -68,7 +85,10 @@ def _snapshot(env):
         return (s.scalar(select(func.count()).select_from(AuditEntry)),
                 sorted(s.execute(select(Campaign.name, Campaign.status)).all()),
                 sorted(s.scalars(select(WebUser.username))),
-                s.scalar(select(func.count()).select_from(ApiToken)))
+                s.scalar(select(func.count()).select_from(ApiToken)),
+                sorted(s.scalars(select(AudioAsset.name))),
+                s.scalar(select(func.count()).select_from(Contact)),
+                s.scalar(select(func.count()).select_from(SuppressionEntry)))
 
 
 def test_the_matrix_covers_every_route_of_the_api(shared_web):

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from conftest import PASSWORD
 from sc_asterisk.db.models_web import WebSession
 
-PAGES = ["/", "/campaigns/muni", "/campaigns/nope"]
+PAGES = ["/", "/campaigns/muni", "/campaigns/nope", "/new", "/campaigns/done/report",
+         "/contacts", "/telecom", "/cdr"]
 
 
 def logged_in(env, role: str):
@@ -130,3 +131,62 @@ def test_a_live_stream_ends_when_its_token_is_revoked(web, monkeypatch):
                     with web.db.session() as s:
                         revoke_token(s, web.tokens["operator"].split("_")[1])
     assert events == 1          # not the 6 asked for: the login no longer holds
+
+
+@pytest.mark.parametrize("path,allowed", [("/new", {"operator", "admin"}),
+                                          ("/campaigns/done/report", {"analyst", "admin"}),
+                                          ("/contacts", {"operator", "admin"}),
+                                          ("/telecom", {"engineer", "admin"}),
+                                          ("/cdr", {"analyst", "admin"})])
+def test_the_form_and_the_report_pages_follow_the_roles(shared_web, path, allowed):
+    for role in ("operator", "analyst", "engineer", "admin"):
+        response = logged_in(shared_web, role).get(path)
+        assert response.status_code == (200 if role in allowed else 403), role
+
+
+def test_the_create_form_lists_the_prompts_and_profiles(shared_web):
+    page = logged_in(shared_web, "operator").get("/new?lang=fr").text
+    assert "Nouvelle campagne" in page and "Envoyer un son" in page
+    assert '<option value="msg">' in page and '<option value="basic">' in page
+    assert 'name="file"' in page and "data-create" in page
+
+
+def test_the_campaign_page_counts_the_audience_for_editors_only(shared_web):
+    assert "data-queue=" in logged_in(shared_web, "operator").get("/campaigns/muni").text
+    analyst = logged_in(shared_web, "analyst").get("/campaigns/muni").text
+    assert "data-queue=" not in analyst and "data-report-link" in analyst
+    assert "/new" in logged_in(shared_web, "operator").get("/").text
+    assert 'href="/new"' not in logged_in(shared_web, "analyst").get("/").text
+
+
+def test_the_report_page_shows_the_figures_the_retention_curve_and_the_downloads(shared_web):
+    client = logged_in(shared_web, "analyst")
+    page = client.get("/campaigns/done/report").text
+    figures = client.get("/api/v1/campaigns/done/report").json()
+    assert f'data-figure="answered">{figures["answered"]}<' in page
+    assert '/api/v1/campaigns/done/retention.png' in page
+    for fmt in ("csv", "jsonl", "parquet"):
+        assert f"/api/v1/cdr?campaign=done&amp;format={fmt}" in page
+
+
+def test_each_role_sees_the_sections_it_may_use(shared_web):
+    expected = {"operator": {"campaigns", "contacts"}, "analyst": {"campaigns", "cdr_export"},
+                "engineer": {"telecom"},
+                "admin": {"campaigns", "contacts", "telecom", "cdr_export"}}
+    home = {"operator": "/", "analyst": "/", "engineer": "/telecom", "admin": "/"}
+    for role, sections in expected.items():
+        page = logged_in(shared_web, role).get(home[role]).text
+        shown = {key for key in ("campaigns", "contacts", "telecom", "cdr_export")
+                 if f'data-nav="{key}"' in page}
+        assert shown == sections, role
+
+
+def test_the_cdr_form_downloads_with_its_empty_fields(shared_web):
+    client = logged_in(shared_web, "analyst")
+    page = client.get("/cdr?lang=fr").text
+    assert 'action="/api/v1/cdr"' in page and "Télécharger" in page
+    assert 'name="clear"' not in page
+    assert 'name="clear"' in logged_in(shared_web, "admin").get("/cdr").text
+    response = client.get("/api/v1/cdr?campaign=done&since=&until=&format=csv")
+    assert response.status_code == 200
+    assert response.text.count("\n") == 41                  # header + the 40 calls of "done"

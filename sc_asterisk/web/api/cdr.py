@@ -41,7 +41,9 @@ def export_cdr(request: Request,
     options = ExportOptions(fmt=format, pseudonymise=not clear, excel=excel, tz=zone,
                             fields=tuple(f for f in (fields or "").split(",") if f))
     db = request.app.state.db
-    plan = plan_export(db, row_filter(campaign, since, until, zone, ("since", "until")),
+    # a console form sends its empty fields as empty strings: no bound
+    plan = plan_export(db, row_filter([c for c in campaign if c], since or None, until or None,
+                                      zone, ("since", "until")),
                        options, actor=who.actor, output="http", audit=True)
     return StreamingResponse(
         stream_export(db, request.app.state.key, plan), media_type=MEDIA[format],
