@@ -20,7 +20,7 @@ from . import errors, pages
 from .api import audio, campaigns, cdr, contacts, session, telecom, users
 from .auth import Principal, principal
 from .imports import ImportJobs
-from .live import LiveCache
+from .live import LiveCache, RetentionCache
 
 API = "/api/v1"
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -41,6 +41,7 @@ def create_app(db: Database, key: str, *, secure_cookies: bool = True,
     app.state.db, app.state.key = db, key
     app.state.secure_cookies = secure_cookies
     app.state.live = LiveCache(every=live_every)
+    app.state.retention = RetentionCache()
     app.state.imports = ImportJobs()
     app.state.node_states = {}          # name -> (monotonic time, state): api/telecom.py
     errors.install(app, html=pages.error_page)

@@ -31,6 +31,10 @@ LABELS: dict[str, dict[str, str]] = {
         "would_be_queued": "contacts match", "queue": "Queue", "queued": "queued",
         "report": "Report", "dialled": "dialled", "heard_min": "heard at least",
         "heard_full": "heard the whole message", "retention": "Retention curve",
+        "calls_per_s": "calls/s now", "listen_rate": "listen rate %",
+        "calls_per_s_def": "Calls/s: attempts dialed per second over the last 10 s.",
+        "listen_rate_def": "Listen rate: % of answered callees who heard at least {s} s of "
+                           "the message (the report's heard_min_rate).",
         "cdr_export": "CDR export",
         "contacts": "Contacts", "telecom": "Nodes and trunks", "import_contacts": "Import a file",
         "list": "List", "legal_basis": "Legal basis", "region": "Country of numbers without +",
@@ -79,6 +83,11 @@ LABELS: dict[str, dict[str, str]] = {
         "queued": "en file", "report": "Rapport", "dialled": "composés",
         "heard_min": "écouté au moins", "heard_full": "message écouté en entier",
         "retention": "Courbe de rétention", "cdr_export": "Export des CDR",
+        "calls_per_s": "appels/s maintenant", "listen_rate": "taux d'écoute %",
+        "calls_per_s_def": "Appels/s : tentatives composées par seconde sur les 10 dernières "
+                           "secondes.",
+        "listen_rate_def": "Taux d'écoute : % des appelés ayant décroché qui ont écouté au "
+                           "moins {s} s du message (heard_min_rate du rapport).",
         "contacts": "Contacts", "telecom": "Nœuds et trunks",
         "import_contacts": "Importer un fichier", "list": "Liste",
         "legal_basis": "Base légale", "region": "Pays des numéros sans +",

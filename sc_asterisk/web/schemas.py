@@ -119,6 +119,14 @@ class LiveStatus(BaseModel):
     outcomes: dict[str, int]
     answered: int = Field(description="finished calls whose outcome is answered")
     opted_out: int = Field(description="calls in which the callee opted out")
+    heard_min: int = Field(description="answered calls that heard at least min_listen_s of the "
+                                       "message (the report's heard_min)")
+    min_listen_s: int = Field(description="the listen rate's threshold, seconds")
+    listen_rate: float | None = Field(description="heard_min / answered, in %, one decimal "
+                                                  "(the report's heard_min_rate); None before "
+                                                  "any answer")
+    calls_per_s: float | None = Field(description="attempts dialed per second over about the "
+                                                  "last 10 s; None until two counts exist")
     computed_at: datetime
 
 

@@ -235,6 +235,9 @@ def test_console_runs_a_campaign_in_chromium(lab, db, prompts, tmp_path, home):
                 samples.append(figures)
                 return condition(figures)
             ui.until(lambda: sample(lambda f: f["done"] >= 1 and f["in_flight"] >= 1), 30)
+            # calls/s while it dials: a number, from the live counts (two of them at least)
+            ui.until(lambda: ui.text('[data-field="calls_per_s"]') not in ("", "\u2014"), 30)
+            assert float(ui.text('[data-field="calls_per_s"]')) >= 0
             ui.shot("6-campaign-running")
             ui.find('[data-action="pause"]').click()
             ui.until(lambda: get_campaign_status(db) == "paused")
@@ -256,6 +259,11 @@ def test_console_runs_a_campaign_in_chromium(lab, db, prompts, tmp_path, home):
                 final["total"], final["done"], final["answered"]) == (12, 12, 12)
             truth = [t for t in sim.truth() if t.outcome == "answered"]
             assert len(truth) == 12                                      # SIPp's own count
+            # the listen rate and the retention curve, live on the campaign's page
+            live_rate = float(ui.text('[data-field="listen_rate"]'))
+            ui.until(lambda: driver.execute_script(
+                "var i = document.querySelector('img[data-retention]');"
+                "return i !== null && i.complete && i.naturalWidth > 0;"))
 
             # the report: figures, the retention curve, the CDR export
             ui.find("[data-report-link]").click()
@@ -267,6 +275,8 @@ def test_console_runs_a_campaign_in_chromium(lab, db, prompts, tmp_path, home):
             assert int(ui.text('[data-figure="dialled"]')) == 12
             heard_full = int(ui.text('[data-figure="heard_full_message"]'))
             assert heard_full == 6                  # the callees who held on past the message
+            heard_min = int(ui.text('[data-figure="heard_min"]'))
+            assert live_rate == round(100 * heard_min / 12, 1)   # the live page = the report
             ui.shot("8-report")
             ui.find('[data-cdr="csv"]').click()
             target = downloads / "cdr.csv"

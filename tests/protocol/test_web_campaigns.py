@@ -279,3 +279,50 @@ def test_queueing_through_http_counts_as_the_cli_and_a_dry_run_writes_nothing(we
     bad = client.post("/api/v1/campaigns/third/queue", json={"where": ["bogus=1"]})
     assert bad.status_code == 400 and bad.json()["error"].startswith("unknown filter 'bogus'")
     assert attempts(web, "third") == 0
+
+
+def test_the_live_listen_rate_is_the_report_s_heard_min_rate(shared_web):
+    live = shared_web.client("operator").get("/api/v1/campaigns/done/status").json()
+    report = shared_web.client("analyst").get("/api/v1/campaigns/done/report",
+                                              params={"min_listen_s": 10}).json()
+    assert live["min_listen_s"] == 10
+    assert live["heard_min"] == report["listen"]["heard_min"] > 0
+    assert live["listen_rate"] == round(100 * report["listen"]["heard_min_rate"], 1)
+
+
+def test_calls_per_second_come_from_the_state_counts_over_ten_seconds(shared_web, monkeypatch):
+    """No query of its own: the change in dialed attempts between the index-only counts."""
+    import sc_asterisk.web.live as live
+    now, dialed = [0.0], [0]
+    real_states = live.attempt_states
+
+    def states(s, campaign):                 # 'done' as if 5 more were dialed each second
+        counted = dict(real_states(s, campaign))
+        counted["queued"] = counted.get("queued", 0) + 1000 - dialed[0]
+        counted["finished"] = counted.get("finished", 0) + dialed[0]
+        return counted
+
+    monkeypatch.setattr(live, "attempt_states", states)
+    cache = LiveCache(every=1.0, clock=lambda: now[0])
+    assert cache.get(shared_web.db, "done")["calls_per_s"] is None      # one sample: no rate
+    for second in range(1, 25):
+        now[0], dialed[0] = float(second), 5 * second
+        figures = cache.get(shared_web.db, "done")
+        assert figures["calls_per_s"] == 5.0, (second, figures["calls_per_s"])
+    now[0], dialed[0] = 30.0, 5 * 24                 # nothing dialed for 6 s: the rate falls
+    assert cache.get(shared_web.db, "done")["calls_per_s"] < 5.0
+
+
+def test_the_retention_curve_is_drawn_at_most_every_30_s(shared_web):
+    from sc_asterisk.web.live import RetentionCache
+    now = [0.0]
+    cache = RetentionCache(clock=lambda: now[0])
+    client = shared_web.client("analyst")
+    client.app.state.retention = cache
+    first = client.get("/api/v1/campaigns/done/retention.png").content
+    now[0] = 29.0
+    assert client.get("/api/v1/campaigns/done/retention.png").content == first
+    assert cache.drawn == 1
+    now[0] = 31.0
+    client.get("/api/v1/campaigns/done/retention.png")
+    assert cache.drawn == 2

@@ -42,7 +42,17 @@
         el.textContent = names[figures.status] || figures.status;
       } else if (name === "computed_at") {
         el.textContent = new Date(figures.computed_at).toLocaleTimeString();
-      } else if (name in figures) { el.textContent = figures[name]; }
+      } else if (name in figures) {
+        el.textContent = figures[name] === null ? "\u2014" : figures[name];
+      }
+    });
+    root.querySelectorAll("img[data-retention]").forEach(function (img) {
+      // the server redraws it at most every 30 s: asking more often costs nothing
+      var at = Date.now();
+      if (!img.dataset.at || at - Number(img.dataset.at) >= 30000) {
+        img.dataset.at = String(at);
+        img.src = img.src.split("?")[0] + "?t=" + at;
+      }
     });
     root.querySelectorAll("[data-table]").forEach(function (tbody) {
       rows(tbody, figures[tbody.getAttribute("data-table")] || {});
