@@ -3,7 +3,6 @@ must not grow with the number of queued attempts (issue 15, goal 4: claim latenc
 to 5 M queued). The load-peer rehearsal found each claim sorting every queued attempt of the
 campaign (147 ms at 50,000 queued on PostgreSQL). The statements a real claim runs are captured
 and their plans asked of the database (SQLite; PostgreSQL too when SC_ASTERISK_TEST_PG is set)."""
-import pytest
 from sqlalchemy import event, insert, select, text
 
 from sc_asterisk.db import AudioAsset, CallAttempt, Contact, Database
@@ -11,23 +10,9 @@ from sc_asterisk.dialer.campaigns import create_campaign
 from sc_asterisk.dialer.claim import Claim, NodeSlot, claim_next
 from sc_asterisk.dialer.retries import NO_RETRY
 
-from test_node_models import postgres_database
+from test_two_controllers import any_db as db  # noqa: F401 (SQLite, and PostgreSQL when set)
 
 QUEUED = 20_000
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request, tmp_path):
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'plan.db'}")
-        database.upgrade()
-        yield database
-        return
-    with postgres_database() as url:
-        database = Database(url)
-        database.upgrade()
-        yield database
-        database.engine.dispose()
 
 
 def _queue(db: Database) -> int:
